@@ -1,0 +1,130 @@
+// Every error groot raises on purpose is a GrootError with a stable `code`.
+// Callers branch on `code`, never on message text; messages are for people.
+
+export class GrootError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A source string, flag or object field that cannot be used as given. */
+export class InvalidArgumentError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** An image source that does not exist or cannot be read (path, tag, repository). */
+export class ImageNotFoundError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_IMAGE_NOT_FOUND', message, options);
+  }
+}
+
+/** A manifest, index, config or layout that is not what the spec says it must be. */
+export class InvalidImageError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_INVALID_IMAGE', message, options);
+  }
+}
+
+/** Bytes that do not match their digest, diffID or declared size. */
+export class DigestMismatchError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_DIGEST_MISMATCH', message, options);
+  }
+}
+
+/** A layer entry that would write outside its layer, or is otherwise unsafe. */
+export class UnsafeLayerError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_UNSAFE_LAYER', message, options);
+  }
+}
+
+/** A tar stream that cannot be parsed. */
+export class InvalidLayerError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_INVALID_LAYER', message, options);
+  }
+}
+
+export class RootfsNotFoundError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_ROOTFS_NOT_FOUND', message, options);
+  }
+}
+
+export class RootfsExistsError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_ROOTFS_EXISTS', message, options);
+  }
+}
+
+export class StoreError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_STORE', message, options);
+  }
+}
+
+export class QuotaError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_QUOTA', message, options);
+  }
+}
+
+/** Registry answered with an error, or could not be reached. */
+export class RegistryError extends GrootError {
+  readonly status?: number;
+  constructor(message: string, options?: { cause?: unknown; status?: number; code?: string }) {
+    super(options?.code ?? 'GROOT_REGISTRY', message, options);
+    this.status = options?.status;
+  }
+}
+
+export class AuthError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_AUTH', message, options);
+  }
+}
+
+/** A failing libc call; `errno` is the raw errno, `syscall` the call name. */
+export class SyscallError extends GrootError {
+  readonly errno: number;
+  readonly syscall: string;
+  constructor(syscall: string, errno: number, detail: string, message: string) {
+    super(`GROOT_SYS_${errnoName(errno)}`, `${syscall}(${detail}): ${message}`);
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+export class AbortedError extends GrootError {
+  constructor(message = 'operation aborted', options?: { cause?: unknown }) {
+    super('GROOT_ABORTED', message, options);
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: 'EPERM', 2: 'ENOENT', 5: 'EIO', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 16: 'EBUSY',
+  17: 'EEXIST', 18: 'EXDEV', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 28: 'ENOSPC', 30: 'EROFS',
+  38: 'ENOSYS', 39: 'ENOTEMPTY', 40: 'ELOOP', 61: 'ENODATA', 95: 'EOPNOTSUPP', 122: 'EDQUOT', 3: 'ESRCH',
+  19: 'ENODEV', 25: 'ENOTTY', 36: 'ENAMETOOLONG',
+};
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `E${errno}`;
+}
+
+export function isGrootError(e: unknown, code?: string): e is GrootError {
+  return e instanceof GrootError && (code === undefined || e.code === code);
+}
+
+/** The message to show a person for any thrown value. */
+export function messageOf(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

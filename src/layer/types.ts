@@ -1,0 +1,33 @@
+/** What a layer's bytes must match. Any field left out is not checked. */
+export interface LayerExpectation {
+  /** A name for messages, e.g. "layer 2/5 sha256:abcd… of oci:///img:tag". */
+  label: string;
+  digest?: string;
+  diffID?: string;
+  size?: number;
+  mediaType?: string;
+}
+
+export interface ApplyOptions {
+  /** Write whiteouts/opaque markers as user.overlay.* xattrs (rootless overlay, userxattr). */
+  userXattrs?: boolean;
+  /** Stop with QuotaExceeded-style error once the uncompressed bytes pass this. */
+  maxUnpackedBytes?: number;
+  /** Called with new compressed bytes consumed (progress). */
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+  /** Map tar uid/gid to host ids (rootless stores). */
+  mapUid?: (id: number) => number;
+  mapGid?: (id: number) => number;
+}
+
+export interface ApplyResult {
+  digest: string;
+  diffID: string;
+  compressedBytes: number;
+  /** Bytes of the uncompressed tar stream. */
+  tarBytes: number;
+  /** Sum of regular file sizes written (what the volume takes, roughly). */
+  unpackedBytes: number;
+  entries: number;
+}

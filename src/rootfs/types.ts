@@ -1,0 +1,92 @@
+import type { ImageConfig, Platform, SourceOptions } from '../image/types.js';
+
+export interface LayerProgress { digest: string; bytesDone: number; bytesTotal: number; state: 'waiting' | 'cached' | 'fetching' | 'done' }
+export interface PullProgress { bytesDone: number; bytesTotal: number; layers: LayerProgress[] }
+
+export interface PullOptions extends SourceOptions {
+  /** Skip digest/diffID checks (GrootFS --skip-layer-validation). Sizes are still checked. */
+  skipLayerValidation?: boolean;
+  /** Unpack no more than this many bytes in total (inclusive disk limit); 0/undefined = no cap. */
+  maxUnpackedBytes?: number;
+  onProgress?: (p: PullProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** An image in the store's cache: enough to build a root filesystem without the source. */
+export interface ImageInfo {
+  source: string;
+  digest: string;
+  config: ImageConfig;
+  /** Volume keys, base first. */
+  chainIDs: string[];
+  compressedSize: number;
+  /** Sum of the volumes' unpacked sizes. */
+  unpackedSize: number;
+}
+
+export interface MountSpec { destination: string; type: string; source: string; options: string[] }
+
+/** The runtime-spec fragment `grootfs create` prints. */
+export interface RuntimeSpec {
+  ociVersion: string;
+  process: { user: { uid: number; gid: number }; env: string[]; cwd: string };
+  root: { path: string };
+  mounts?: MountSpec[];
+}
+
+export interface CreateOptions extends PullOptions {
+  id: string;
+  source: string;
+  /** 0 or undefined = no quota. */
+  diskLimitBytes?: number;
+  excludeImageFromQuota?: boolean;
+  /** Default true. False: nothing is mounted and the spec carries the mount. */
+  mount?: boolean;
+}
+
+export interface RootfsInfo {
+  id: string;
+  /** <store>/images/<id>/rootfs */
+  path: string;
+  source: string;
+  imageDigest: string;
+  chainIDs: string[];
+  mount: MountSpec;
+  mounted: boolean;
+  /** Whether groot mounts it (create --with-mount), so start-up repair knows to remount. */
+  wantsMount: boolean;
+  diskLimitBytes: number;
+  excludeImageFromQuota: boolean;
+  createdAt: string;
+}
+
+export interface Stats {
+  totalBytesUsed: number;
+  exclusiveBytesUsed: number;
+  quotaSizeBytes: number;
+  committedSpaceBytes: number;
+}
+
+export interface CleanResult { skipped: boolean; removedVolumes: string[]; removedImages: string[]; freedBytes: number }
+
+/** The engine's public face: what the CLI and the controller call. */
+export interface Engine {
+  readonly storePath: string;
+  /** Fill the cache. `pin` keeps the image's volumes from GC until unpinned (controller Images). */
+  pull(source: string, opts?: PullOptions & { pin?: string }): Promise<ImageInfo>;
+  unpin(name: string): Promise<void>;
+  create(opts: CreateOptions): Promise<{ spec: RuntimeSpec; rootfs: RootfsInfo }>;
+  get(id: string): Promise<RootfsInfo | undefined>;
+  list(): Promise<RootfsInfo[]>;
+  /** Mount again after a reboot; no-op when mounted or created without mount. */
+  remount(id: string): Promise<void>;
+  /** False when there was nothing with that id. Accepts an id or a rootfs path. */
+  delete(idOrPath: string): Promise<boolean>;
+  stats(id: string): Promise<Stats>;
+  clean(opts?: { thresholdBytes?: number }): Promise<CleanResult>;
+  /** Bytes the store's filesystem can hold. */
+  capacity(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type { Platform };
