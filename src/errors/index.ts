@@ -128,3 +128,10 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+/** A size limit was passed (e.g. a layer unpacks to more bytes than allowed). */
+export class QuotaExceededError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_QUOTA_EXCEEDED', message, options);
+  }
+}
