@@ -1,8 +1,8 @@
 import { lib, check, errno } from './libc.js';
 
 const lsetxattrFn = lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
-const lgetxattrFn = lib.func('ssize_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
-const llistxattrFn = lib.func('ssize_t llistxattr(const char *path, _Out_ void *list, size_t size)');
+const lgetxattrFn = lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
+const llistxattrFn = lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)');
 const lremovexattrFn = lib.func('int lremovexattr(const char *path, const char *name)');
 
 const ENODATA = 61;
