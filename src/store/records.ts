@@ -1,0 +1,47 @@
+// Small JSON records (one file each) written atomically: a crash leaves old or new, never half.
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeJsonAtomic, fsyncPath } from '../sys/index.js';
+import { StoreError } from '../errors/index.js';
+
+/** The parsed record, or undefined when there is none. A corrupt record is an error naming it. */
+export async function readRecord<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new StoreError(`store record ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export function writeRecord(path: string, value: unknown): Promise<void> {
+  return writeJsonAtomic(path, value);
+}
+
+/** Remove a record durably (records are commit markers: a removal must survive a crash). */
+export async function removeRecord(path: string): Promise<void> {
+  await rm(path, { force: true });
+  try {
+    await fsyncPath(dirname(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/** Names (without .json) of the records in dir; temp files of interrupted writes are skipped. */
+export async function listRecords(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -5)).sort();
+}

@@ -1,0 +1,222 @@
+// Volumes: one unpacked layer per chain ID, shared by every image with that chain.
+// A volume is whole once `volumes/<key>` exists; it gets there only by rename from an
+// `-incomplete-` dir, after its meta record and short link were written. Start-up repair
+// removes the leftovers of any step a crash interrupted.
+import { mkdir, rename, rm, symlink, readlink, unlink, lstat, opendir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fsyncPath } from '../sys/index.js';
+import { logger } from '../log/index.js';
+import type { ApplyResult } from '../layer/types.js';
+import { StoreLayout, INCOMPLETE, digestKey } from './layout.js';
+import { StoreLocks } from './locks.js';
+import { readRecord, writeRecord, removeRecord, listRecords } from './records.js';
+
+const log = logger('store');
+
+export interface VolumeMeta {
+  chainID: string;
+  diffID: string;
+  /** Digest of the blob it was unpacked from. */
+  digest: string;
+  /** The source it was first pulled from (for people; volumes are shared). */
+  source: string;
+  /** Unpacked bytes (sum of regular file sizes). */
+  size: number;
+  /** Name in l/ of the short link to this volume. */
+  shortLink: string;
+  /** False when unpacked with layer validation skipped. */
+  verified: boolean;
+  createdAt: string;
+  lastUsedAt: string;
+}
+
+export interface VolumeOrigin { chainID: string; diffID: string; digest: string; source: string; verified: boolean }
+
+/** Unpacks a layer into `dir` (an empty dir it may fill). */
+export type Unpacker = (dir: string) => Promise<ApplyResult>;
+
+export interface EnsureResult { meta: VolumeMeta; created: boolean }
+
+export class VolumeStore {
+  constructor(private readonly layout: StoreLayout, private readonly locks: StoreLocks) {}
+
+  /** The volume's record when the volume is whole, else undefined. */
+  async get(chainID: string): Promise<VolumeMeta | undefined> {
+    const key = digestKey(chainID);
+    const meta = await readRecord<VolumeMeta>(this.layout.volumeMeta(key));
+    if (!meta) return undefined;
+    return (await isDir(this.layout.volume(key))) ? meta : undefined;
+  }
+
+  /** Path overlay uses as a lower: the short link, so option strings stay short. */
+  lowerPath(meta: VolumeMeta): string {
+    return this.layout.link(meta.shortLink);
+  }
+
+  /** Relative to the store root (for mount(2) after chdir into the store). */
+  relativeLowerPath(meta: VolumeMeta): string {
+    return `l/${meta.shortLink}`;
+  }
+
+  /**
+   * The volume for `origin`, unpacking it with `unpack` when missing. Holds the chain lock
+   * while unpacking, so concurrent callers (any process) unpack a chain once; the others wait
+   * and then find it. The caller holds the store lock (shared).
+   */
+  async ensure(origin: VolumeOrigin, unpack: Unpacker, signal?: AbortSignal): Promise<EnsureResult> {
+    const found = await this.get(origin.chainID);
+    if (found) return { meta: found, created: false };
+    const key = digestKey(origin.chainID);
+    const lock = await this.locks.chain(key, signal);
+    try {
+      const again = await this.get(origin.chainID);
+      if (again) return { meta: again, created: false };
+      const final = this.layout.volume(key);
+      if (await isDir(final)) {
+        // A whole volume without its record: only a hand-edited store gets here. Its
+        // content is unknown, so it is replaced rather than trusted.
+        log.warn({ volume: final }, 'volume without a meta record: unpacking it again');
+        await discardDir(final);
+      }
+      const tmp = `${final}${INCOMPLETE}${randomBytes(6).toString('hex')}`;
+      await mkdir(tmp, { mode: 0o755 });
+      try {
+        const result = await unpack(tmp);
+        const old = await readRecord<VolumeMeta>(this.layout.volumeMeta(key));
+        if (old) await unlinkQuiet(this.layout.link(old.shortLink));
+        const shortLink = await this.makeLink(key);
+        const now = new Date().toISOString();
+        const meta: VolumeMeta = { ...origin, size: result.unpackedBytes, shortLink, createdAt: now, lastUsedAt: now };
+        await writeRecord(this.layout.volumeMeta(key), meta);
+        await rename(tmp, final);
+        await fsyncPath(this.layout.volumesDir);
+        return { meta, created: true };
+      } catch (e) {
+        await rm(tmp, { recursive: true, force: true });
+        throw e;
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Keys of volumes that have a record (whole or not). */
+  listKeys(): Promise<string[]> {
+    return listRecords(join(this.layout.metaDir, 'volumes'));
+  }
+
+  async readByKey(key: string): Promise<VolumeMeta | undefined> {
+    return readRecord<VolumeMeta>(this.layout.volumeMeta(key));
+  }
+
+  /**
+   * Remove a volume. The caller holds the store lock exclusively (nothing may be using it).
+   * The rename to an incomplete name is the commit point: after it, the volume is gone
+   * even if the process dies before the bytes are.
+   */
+  async remove(key: string): Promise<void> {
+    const meta = await readRecord<VolumeMeta>(this.layout.volumeMeta(key));
+    const final = this.layout.volume(key);
+    const doomed = `${final}${INCOMPLETE}gc-${randomBytes(6).toString('hex')}`;
+    let renamed = false;
+    try {
+      await rename(final, doomed);
+      renamed = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    if (meta) await unlinkQuiet(this.layout.link(meta.shortLink));
+    await removeRecord(this.layout.volumeMeta(key));
+    if (renamed) await rm(doomed, { recursive: true, force: true });
+  }
+
+  private async makeLink(key: string): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const short = shortName();
+      try {
+        await symlink(`../volumes/${key}`, this.layout.link(short));
+        return short;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 20) throw e;
+      }
+    }
+  }
+
+  /** Short links whose volume is whole and names them; everything else in l/ is garbage. */
+  async pruneLinks(): Promise<string[]> {
+    const keep = new Set<string>();
+    for (const key of await this.listKeys()) {
+      const meta = await this.readByKey(key);
+      if (meta && (await isDir(this.layout.volume(key)))) keep.add(meta.shortLink);
+    }
+    const removed: string[] = [];
+    const dir = await opendir(this.layout.linksDir);
+    for await (const ent of dir) {
+      if (keep.has(ent.name)) continue;
+      await rm(join(this.layout.linksDir, ent.name), { recursive: true, force: true });
+      removed.push(ent.name);
+    }
+    return removed;
+  }
+
+  /**
+   * The volume's record with a short link that points at it, making a new link when the old
+   * one went missing (a hand-cleaned l/). Caller holds the store lock (shared).
+   */
+  async withLink(meta: VolumeMeta, signal?: AbortSignal): Promise<VolumeMeta> {
+    const key = digestKey(meta.chainID);
+    if (await this.linkOk(meta.shortLink, key)) return meta;
+    const lock = await this.locks.chain(key, signal);
+    try {
+      const current = (await this.readByKey(key)) ?? meta;
+      if (await this.linkOk(current.shortLink, key)) return current;
+      log.warn({ volume: key }, 'short link missing: making a new one');
+      const fixed = { ...current, shortLink: await this.makeLink(key) };
+      await writeRecord(this.layout.volumeMeta(key), fixed);
+      return fixed;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async linkOk(short: string, key: string): Promise<boolean> {
+    try {
+      return (await readlink(this.layout.link(short))) === `../volumes/${key}`;
+    } catch {
+      return false;
+    }
+  }
+}
+
+async function discardDir(dir: string): Promise<void> {
+  const doomed = `${dir}${INCOMPLETE}bad-${randomBytes(6).toString('hex')}`;
+  await rename(dir, doomed);
+  await rm(doomed, { recursive: true, force: true });
+}
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+/** 10 random base62 characters (~59 bits). */
+export function shortName(): string {
+  const bytes = randomBytes(10);
+  let s = '';
+  for (const b of bytes) s += ALPHABET[b % 62];
+  return s;
+}
+
+export async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+async function unlinkQuiet(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
