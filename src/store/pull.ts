@@ -1,0 +1,145 @@
+// Pull: resolve a source, make sure every layer has its volume (unpacking the missing ones
+// in parallel: overlay layers are independent), then record the image. The caller holds
+// the store lock (shared) throughout.
+import type { Readable } from 'node:stream';
+import { applyLayer } from '../layer/index.js';
+import { openImageSource, chainIDs } from '../image/index.js';
+import type { ImageSource, LayerRef, SourceOptions } from '../image/types.js';
+import type { LayerExpectation } from '../layer/types.js';
+import type { ImageInfo, LayerProgress, PullOptions } from '../rootfs/types.js';
+import { AbortedError, InvalidImageError, QuotaError, isGrootError } from '../errors/index.js';
+import { logger } from '../log/index.js';
+import type { Store } from './store.js';
+import type { VolumeMeta } from './volumes.js';
+
+const log = logger('store.pull');
+
+/** Layers unpacked at once when the caller does not say. */
+export const DEFAULT_UNPACK_CONCURRENCY = 3;
+
+export interface PullDeps {
+  openSource?: (source: string, opts: SourceOptions) => ImageSource;
+  applyLayer?: typeof applyLayer;
+}
+
+export interface PullOutcome { info: ImageInfo; volumes: VolumeMeta[] }
+
+/**
+ * Pull `source` into the store. Chain IDs of volumes this call unpacked are pushed onto
+ * `created` as they appear, so a caller can discard them when the whole operation fails.
+ */
+export async function pullImage(store: Store, source: string, opts: PullOptions, created: string[] = [], deps: PullDeps = {}): Promise<PullOutcome> {
+  const open = deps.openSource ?? openImageSource;
+  const apply = deps.applyLayer ?? applyLayer;
+  const src = open(source, opts);
+  try {
+    const resolved = await src.resolve(opts.signal);
+    const layers = resolved.layers;
+    checkChains(source, layers);
+
+    // Volumes already there cost nothing; the rest are unpacked.
+    const metas: (VolumeMeta | undefined)[] = await Promise.all(layers.map((l) => store.volumes.get(l.chainID)));
+    const progress: LayerProgress[] = layers.map((l, i) => ({
+      digest: l.digest, bytesDone: metas[i] ? Math.max(l.size, 0) : 0, bytesTotal: Math.max(l.size, 0), state: metas[i] ? 'cached' : 'waiting',
+    }));
+    const report = () => opts.onProgress?.({
+      bytesDone: progress.reduce((s, p) => s + p.bytesDone, 0),
+      bytesTotal: progress.reduce((s, p) => s + p.bytesTotal, 0),
+      layers: progress,
+    });
+    report();
+
+    const cachedBytes = metas.reduce((s, m) => s + (m?.size ?? 0), 0);
+    const cap = opts.maxUnpackedBytes && opts.maxUnpackedBytes > 0 ? opts.maxUnpackedBytes : 0;
+    if (cap && cachedBytes > cap) throw tooBig(source, cachedBytes, cap);
+
+    const abort = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
+    const missing = layers.map((_, i) => i).filter((i) => !metas[i]);
+    const errors: unknown[] = [];
+
+    const unpackOne = async (i: number): Promise<void> => {
+      const layer = layers[i]!;
+      const label = `layer ${i + 1}/${layers.length} ${layer.digest} of ${source}`;
+      const validate = layer.verifiable && !opts.skipLayerValidation;
+      const expect: LayerExpectation = { label, mediaType: layer.mediaType, ...(layer.size >= 0 ? { size: layer.size } : {}) };
+      if (validate) { expect.digest = layer.digest; expect.diffID = layer.diffID; }
+      const { meta, created: made } = await store.volumes.ensure(
+        { chainID: layer.chainID, diffID: layer.diffID, digest: layer.digest, source, verified: validate },
+        async (dir) => {
+          progress[i]!.state = 'fetching';
+          report();
+          const blob: Readable = await src.openLayer(layer, { signal });
+          try {
+            return await apply(blob, dir, expect, {
+              signal,
+              ...(cap ? { maxUnpackedBytes: cap - cachedBytes } : {}),
+              onBytes: (n) => { progress[i]!.bytesDone += n; report(); },
+            });
+          } finally {
+            blob.destroy();
+          }
+        },
+        signal,
+      );
+      metas[i] = meta;
+      if (made) created.push(layer.chainID);
+      progress[i]!.state = made ? 'done' : 'cached';
+      progress[i]!.bytesDone = progress[i]!.bytesTotal;
+      report();
+    };
+
+    // A bounded pool; the first failure stops the others (their incomplete dirs are removed
+    // by ensure) and is the one reported.
+    const width = Math.max(1, Math.min(opts.concurrency ?? DEFAULT_UNPACK_CONCURRENCY, missing.length));
+    let next = 0;
+    await Promise.all(Array.from({ length: width }, async () => {
+      while (next < missing.length && !abort.signal.aborted && !opts.signal?.aborted) {
+        const i = missing[next++]!;
+        try {
+          await unpackOne(i);
+        } catch (e) {
+          errors.push(e);
+          abort.abort(e);
+        }
+      }
+    }));
+    if (errors.length > 0) throw firstRealError(errors);
+    if (opts.signal?.aborted) throw new AbortedError(`pull of ${source} aborted`);
+
+    const volumes = metas as VolumeMeta[];
+    const unpackedSize = volumes.reduce((s, m) => s + m.size, 0);
+    if (cap && unpackedSize > cap) throw tooBig(source, unpackedSize, cap);
+    const info: ImageInfo = {
+      source,
+      digest: resolved.digest,
+      config: resolved.config,
+      chainIDs: layers.map((l) => l.chainID),
+      compressedSize: resolved.compressedSize,
+      unpackedSize,
+    };
+    await store.images.put(info);
+    log.debug({ source, digest: info.digest, layers: layers.length, unpacked: created.length }, 'pulled');
+    return { info, volumes };
+  } finally {
+    await src.close();
+  }
+}
+
+/** Volume keys must follow from the diffIDs, or two images could share a wrong volume. */
+function checkChains(source: string, layers: LayerRef[]): void {
+  if (!layers.every((l) => l.verifiable)) return;
+  const want = chainIDs(layers.map((l) => l.diffID));
+  layers.forEach((l, i) => {
+    if (l.chainID !== want[i]) throw new InvalidImageError(`${source}: layer ${i + 1} has chain ID ${l.chainID}, but its diffIDs give ${want[i]}`);
+  });
+}
+
+function tooBig(source: string, size: number, cap: number): QuotaError {
+  return new QuotaError(`disk limit is smaller than volume size: ${source} unpacks to ${size} bytes, more than the limit of ${cap} bytes`);
+}
+
+/** The failure that caused the abort, not the aborts it caused in sibling unpacks. */
+function firstRealError(errors: unknown[]): unknown {
+  return errors.find((e) => !(isGrootError(e, 'GROOT_ABORTED') || (e instanceof Error && e.name === 'AbortError'))) ?? errors[0];
+}
