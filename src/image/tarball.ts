@@ -4,7 +4,7 @@
 //   sha256( realpath + "\n" + size + "\n" + mtimeNs )      (decimal numbers, UTF-8)
 // used as digest, diffID and chain ID alike, with verifiable: false. Replacing or touching
 // the file gives a new id, hence a fresh volume; an unchanged file reuses its volume.
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors/index.js';
@@ -36,20 +36,31 @@ export class TarballSource implements ImageSource {
   /** Open the tarball and check it is a readable regular file; returns its real path and stats. */
   private async openChecked(): Promise<{ fh: FileHandle; real: string; st: BigIntStats }> {
     const path = this.ref.path;
+    const unreadable = (e: unknown): ImageNotFoundError => {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read: ${(e as Error).message}`;
+      return new ImageNotFoundError(`${this.source}: rootfs tarball ${path} ${why}`, { cause: e });
+    };
+    const notFile = (st: BigIntStats): ImageNotFoundError | undefined => {
+      if (st.isDirectory()) return new ImageNotFoundError(`${this.source}: ${path} is a directory, not a rootfs tarball (an OCI layout is written oci://${path})`);
+      if (!st.isFile()) return new ImageNotFoundError(`${this.source}: ${path} is not a regular file, so not a rootfs tarball`);
+      return undefined;
+    };
     let real: string;
     let fh: FileHandle;
     try {
       real = await realpath(path);
+      // stat before open: opening a FIFO would block until someone writes to it.
+      const problem = notFile(await stat(real, { bigint: true }));
+      if (problem) throw problem;
       fh = await open(real, 'r');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read: ${(e as Error).message}`;
-      throw new ImageNotFoundError(`${this.source}: rootfs tarball ${path} ${why}`, { cause: e });
+      throw e instanceof ImageNotFoundError ? e : unreadable(e);
     }
     try {
       const st = await fh.stat({ bigint: true });
-      if (st.isDirectory()) throw new ImageNotFoundError(`${this.source}: ${path} is a directory, not a rootfs tarball (an OCI layout is written oci://${path})`);
-      if (!st.isFile()) throw new ImageNotFoundError(`${this.source}: ${path} is not a regular file, so not a rootfs tarball`);
+      const problem = notFile(st);
+      if (problem) throw problem;
       return { fh, real, st };
     } catch (e) {
       await fh.close();
