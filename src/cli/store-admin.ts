@@ -1,0 +1,145 @@
+// init-store and delete-store: making and removing a whole store. The engine works inside
+// a store; creating its directory, the optional loop-backed filesystem and the id mappings
+// fixed at init, and tearing all of it down again, happen here.
+import { mkdir, readFile, rm, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidArgumentError, StoreError } from '../errors/index.js';
+import { logger } from '../log/index.js';
+import type { Engine, EngineOptions } from '../rootfs/index.js';
+import { mountTable, umount, MNT_DETACH, writeJsonAtomic } from '../sys/index.js';
+import type { IdMapping } from './args.js';
+import { loadBackingStore, requireBackingStore } from './backing-hook.js';
+
+import { storeExists } from './store-check.js';
+
+const log = logger('cli.store');
+
+export interface Namespace { uidMappings: IdMapping[]; gidMappings: IdMapping[] }
+
+export interface InitStoreOptions {
+  storePath: string;
+  storeSizeBytes: number;
+  directIO: boolean;
+  namespace: Namespace;
+  openEngine: (o: EngineOptions) => Promise<Engine>;
+}
+
+/** <store>/meta/namespace.json: the uid/gid mappings a store is created with (DESIGN store layout). */
+export function namespaceFile(storePath: string): string {
+  return join(storePath, 'meta', 'namespace.json');
+}
+
+async function readNamespace(storePath: string): Promise<Namespace | undefined> {
+  try {
+    const n = JSON.parse(await readFile(namespaceFile(storePath), 'utf8')) as Partial<Namespace>;
+    return { uidMappings: n.uidMappings ?? [], gidMappings: n.gidMappings ?? [] };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StoreError(`store ${storePath}: cannot read ${namespaceFile(storePath)}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+const same = (a: IdMapping[], b: IdMapping[]) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Idempotent: running it again on the same store with the same mappings changes nothing;
+ * different mappings are refused, since every volume was unpacked for the first ones.
+ */
+export async function initStore(o: InitStoreOptions): Promise<void> {
+  const existed = await storeExists(o.storePath);
+  // The backing module makes the store's filesystem (a loop-mounted file when a size is
+  // given), remounts one a reboot dropped, and warns when quotas cannot work there.
+  const backing = o.storeSizeBytes > 0 ? await requireBackingStore() : await loadBackingStore();
+  if (backing) {
+    const r = await backing.initStore({ storePath: o.storePath, sizeBytes: o.storeSizeBytes });
+    log.info({ store: o.storePath, action: r.action, backingFile: r.backingFile }, 'store filesystem ready');
+  } else {
+    await mkdir(o.storePath, { recursive: true, mode: 0o700 });
+    await chmod(o.storePath, 0o700);
+  }
+  if (o.directIO) log.info({ store: o.storePath }, '--with-direct-io is accepted for GrootFS compatibility and has no effect');
+
+  const current = await readNamespace(o.storePath);
+  const wanted = o.namespace;
+  if (current && (!same(current.uidMappings, wanted.uidMappings) || !same(current.gidMappings, wanted.gidMappings))) {
+    throw new StoreError(`store ${o.storePath} is already initialized with different uid/gid mappings (${namespaceFile(o.storePath)}); delete-store first to change them`);
+  }
+  // Only a store made with mappings records them: an existing store made without any,
+  // and asked for none again, stays as it was.
+  if (!current && (wanted.uidMappings.length > 0 || wanted.gidMappings.length > 0 || !existed)) {
+    await writeJsonAtomic(namespaceFile(o.storePath), wanted);
+  }
+  // Opening the engine lays out (or repairs) the rest of the store.
+  const engine = await o.openEngine({ storePath: o.storePath });
+  await engine.close();
+  log.info({ store: o.storePath, sizeBytes: o.storeSizeBytes, existed }, 'store initialized');
+}
+
+/**
+ * Delete every rootfs (unmounting it), then whatever is still mounted under the store (a
+ * loop-backed store's own mount included), the directory and any backing file. A store
+ * that is not there is not an error.
+ */
+export async function deleteStore(storePath: string, openEngine: (o: EngineOptions) => Promise<Engine>): Promise<boolean> {
+  if (!(await storeExists(storePath))) {
+    log.info({ store: storePath }, 'no store to delete');
+    return false;
+  }
+  const engine = await openEngine({ storePath });
+  try {
+    for (const r of await engine.list()) await engine.delete(r.id);
+  } finally {
+    await engine.close();
+  }
+  const backing = await loadBackingStore();
+  if (backing) {
+    await backing.deleteStore(storePath);
+  } else {
+    const below = (await mountTable())
+      .filter((m) => m.mountpoint === storePath || m.mountpoint.startsWith(storePath + '/'))
+      .sort((a, b) => b.mountpoint.length - a.mountpoint.length);
+    for (const m of below) umount(m.mountpoint, MNT_DETACH);
+    await rm(storePath, { recursive: true, force: true });
+  }
+  const still = (await mountTable()).filter((m) => m.mountpoint === storePath || m.mountpoint.startsWith(storePath + '/'));
+  if (still.length > 0) throw new StoreError(`delete-store ${storePath}: still mounted: ${still.map((m) => m.mountpoint).join(', ')}`);
+  log.info({ store: storePath }, 'store deleted');
+  return true;
+}
+
+/**
+ * `--rootless USER:GROUP`: map container root to the user and ids 1.. to the user's
+ * subordinate range, from /etc/subuid and /etc/subgid (GrootFS's behaviour).
+ */
+export async function rootlessNamespace(spec: string, etc = '/etc'): Promise<Namespace> {
+  const [user, group] = spec.split(':');
+  if (!user || !group) throw new InvalidArgumentError(`invalid argument: --rootless ${JSON.stringify(spec)} is not <user>:<group>`);
+  const uid = await lookupId(join(etc, 'passwd'), user, 'user');
+  const gid = await lookupId(join(etc, 'group'), group, 'group');
+  return {
+    uidMappings: [{ containerID: 0, hostID: uid, size: 1 }, ...(await subIds(join(etc, 'subuid'), user, uid))],
+    gidMappings: [{ containerID: 0, hostID: gid, size: 1 }, ...(await subIds(join(etc, 'subgid'), group, gid))],
+  };
+}
+
+async function lookupId(file: string, name: string, what: string): Promise<number> {
+  if (/^\d+$/.test(name)) return Number(name);
+  const text = await readFile(file, 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && /^\d+$/.test(f[2] ?? '')) return Number(f[2]);
+  }
+  throw new InvalidArgumentError(`invalid argument: --rootless: no ${what} named ${JSON.stringify(name)} in ${file}`);
+}
+
+async function subIds(file: string, name: string, id: number): Promise<IdMapping[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const out: IdMapping[] = [];
+  for (const line of text.split('\n')) {
+    const [who, start, count] = line.trim().split(':');
+    if ((who === name || who === String(id)) && /^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '')) {
+      out.push({ containerID: 1 + out.reduce((s, m) => s + m.size, 0), hostID: Number(start), size: Number(count) });
+    }
+  }
+  return out;
+}
