@@ -2,7 +2,7 @@
 import { mkdir, readdir, rm, stat, chown, chmod, statfs } from 'node:fs/promises';
 import { join, resolve, relative, sep } from 'node:path';
 import { logger } from '../log/index.js';
-import { InvalidArgumentError, InvalidImageError, RootfsExistsError, RootfsNotFoundError } from '../errors/index.js';
+import { InvalidArgumentError, InvalidImageError, QuotaExceededError, RootfsExistsError, RootfsNotFoundError, isGrootError } from '../errors/index.js';
 import { mountTable } from '../sys/index.js';
 import type { QuotaBackend } from '../quota/types.js';
 import { Store, pullImage, checkName, unmountTree, isDir, digestKey, type PullDeps, type RootfsRecord, type VolumeMeta } from '../store/index.js';
@@ -63,7 +63,14 @@ export class OverlayEngine implements Engine {
           await this.teardown(o.id, dir);
         }
         const inclusiveCap = !exclude && diskLimit > 0 ? diskLimit : undefined;
-        const { info, volumes } = await pullImage(this.store, o.source, { ...o, maxUnpackedBytes: inclusiveCap ?? o.maxUnpackedBytes }, created, this.deps);
+        const { info, volumes } = await pullImage(this.store, o.source, { ...o, maxUnpackedBytes: inclusiveCap ?? o.maxUnpackedBytes }, created, this.deps)
+          .catch((e: unknown) => {
+            // A layer passing an inclusive limit while unpacking: say it as GrootFS does.
+            if (inclusiveCap && isGrootError(e, 'GROOT_QUOTA_EXCEEDED') && !(e as Error).message.startsWith('disk limit')) {
+              throw new QuotaExceededError(`disk limit is smaller than volume size: ${(e as Error).message}`, { cause: e });
+            }
+            throw e;
+          });
         if (volumes.length === 0) throw new InvalidImageError(`${o.source}: image has no layers, so there is nothing to make a root filesystem from`);
         const quotaBytes = upperLimit(diskLimit, exclude, info.unpackedSize);
         const linked: VolumeMeta[] = [];

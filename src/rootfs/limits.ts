@@ -3,7 +3,7 @@
 // upper gets diskLimit - imageSize. Exclusive (excludeImageFromQuota): the upper gets
 // diskLimit. 0 = no limit. Tiny limits are raised to a floor, as GrootFS does, because
 // XFS cannot hold a rootfs's own metadata in less.
-import { InvalidArgumentError, QuotaError } from '../errors/index.js';
+import { InvalidArgumentError, QuotaExceededError } from '../errors/index.js';
 
 export const MIN_QUOTA_BYTES = 256 * 1024;
 
@@ -21,7 +21,7 @@ export function upperLimit(diskLimitBytes: number, excludeImageFromQuota: boolea
   if (!excludeImageFromQuota) {
     limit -= imageSize;
     if (limit < 0) {
-      throw new QuotaError(`disk limit is smaller than volume size: the image takes ${imageSize} bytes and the disk limit is ${diskLimitBytes} bytes`);
+      throw new QuotaExceededError(`disk limit is smaller than volume size: the image takes ${imageSize} bytes and the disk limit is ${diskLimitBytes} bytes`);
     }
   }
   return Math.max(limit, MIN_QUOTA_BYTES);

@@ -7,7 +7,7 @@ import { openImageSource, chainIDs } from '../image/index.js';
 import type { ImageSource, LayerRef, SourceOptions } from '../image/types.js';
 import type { LayerExpectation } from '../layer/types.js';
 import type { ImageInfo, LayerProgress, PullOptions } from '../rootfs/types.js';
-import { AbortedError, InvalidImageError, QuotaError, isGrootError } from '../errors/index.js';
+import { AbortedError, InvalidImageError, QuotaExceededError, isGrootError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Store } from './store.js';
 import type { VolumeMeta } from './volumes.js';
@@ -135,8 +135,8 @@ function checkChains(source: string, layers: LayerRef[]): void {
   });
 }
 
-function tooBig(source: string, size: number, cap: number): QuotaError {
-  return new QuotaError(`disk limit is smaller than volume size: ${source} unpacks to ${size} bytes, more than the limit of ${cap} bytes`);
+function tooBig(source: string, size: number, cap: number): QuotaExceededError {
+  return new QuotaExceededError(`disk limit is smaller than volume size: ${source} unpacks to ${size} bytes, more than the limit of ${cap} bytes`);
 }
 
 /** The failure that caused the abort, not the aborts it caused in sibling unpacks. */

@@ -18,7 +18,7 @@ test('inclusive limits subtract the image; exclusive ones do not', () => {
 test('an inclusive limit below the image size fails as GrootFS does', () => {
   let err: unknown;
   try { upperLimit(10 * MiB, false, 30 * MiB); } catch (e) { err = e; }
-  expect(isGrootError(err, 'GROOT_QUOTA')).toBe(true);
+  expect(isGrootError(err, 'GROOT_QUOTA_EXCEEDED')).toBe(true);
   expect((err as Error).message).toMatch(/^disk limit is smaller than volume size/);
   // The exclusive form does not care about the image.
   expect(upperLimit(10 * MiB, true, 30 * MiB)).toBe(10 * MiB);
