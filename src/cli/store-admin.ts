@@ -1,14 +1,14 @@
 // init-store and delete-store: making and removing a whole store. The engine works inside
 // a store; creating its directory, the optional loop-backed filesystem and the id mappings
 // fixed at init, and tearing all of it down again, happen here.
-import { mkdir, readFile, rm, chmod } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, StoreError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Engine, EngineOptions } from '../rootfs/index.js';
-import { mountTable, umount, MNT_DETACH, writeJsonAtomic } from '../sys/index.js';
+import { mountTable, writeJsonAtomic } from '../sys/index.js';
 import type { IdMapping } from './args.js';
-import { loadBackingStore, requireBackingStore } from './backing-hook.js';
+import { loadBackingStore } from './backing-hook.js';
 
 import { storeExists } from './store-check.js';
 
@@ -49,14 +49,8 @@ export async function initStore(o: InitStoreOptions): Promise<void> {
   const existed = await storeExists(o.storePath);
   // The backing module makes the store's filesystem (a loop-mounted file when a size is
   // given), remounts one a reboot dropped, and warns when quotas cannot work there.
-  const backing = o.storeSizeBytes > 0 ? await requireBackingStore() : await loadBackingStore();
-  if (backing) {
-    const r = await backing.initStore({ storePath: o.storePath, sizeBytes: o.storeSizeBytes });
-    log.info({ store: o.storePath, action: r.action, backingFile: r.backingFile }, 'store filesystem ready');
-  } else {
-    await mkdir(o.storePath, { recursive: true, mode: 0o700 });
-    await chmod(o.storePath, 0o700);
-  }
+  const r = await (await loadBackingStore()).initStore({ storePath: o.storePath, sizeBytes: o.storeSizeBytes });
+  log.info({ store: o.storePath, action: r.action, backingFile: r.backingFile, quota: r.quota.kind }, 'store filesystem ready');
   if (o.directIO) log.info({ store: o.storePath }, '--with-direct-io is accepted for GrootFS compatibility and has no effect');
 
   const current = await readNamespace(o.storePath);
@@ -68,6 +62,9 @@ export async function initStore(o: InitStoreOptions): Promise<void> {
   // and asked for none again, stays as it was.
   if (!current && (wanted.uidMappings.length > 0 || wanted.gidMappings.length > 0 || !existed)) {
     await writeJsonAtomic(namespaceFile(o.storePath), wanted);
+    if (wanted.uidMappings.length > 0 || wanted.gidMappings.length > 0) {
+      log.warn({ store: o.storePath }, 'uid/gid mappings are recorded in the store, but layers are not translated to them yet');
+    }
   }
   // Opening the engine lays out (or repairs) the rest of the store.
   const engine = await o.openEngine({ storePath: o.storePath });
@@ -91,16 +88,7 @@ export async function deleteStore(storePath: string, openEngine: (o: EngineOptio
   } finally {
     await engine.close();
   }
-  const backing = await loadBackingStore();
-  if (backing) {
-    await backing.deleteStore(storePath);
-  } else {
-    const below = (await mountTable())
-      .filter((m) => m.mountpoint === storePath || m.mountpoint.startsWith(storePath + '/'))
-      .sort((a, b) => b.mountpoint.length - a.mountpoint.length);
-    for (const m of below) umount(m.mountpoint, MNT_DETACH);
-    await rm(storePath, { recursive: true, force: true });
-  }
+  await (await loadBackingStore()).deleteStore(storePath);
   const still = (await mountTable()).filter((m) => m.mountpoint === storePath || m.mountpoint.startsWith(storePath + '/'));
   if (still.length > 0) throw new StoreError(`delete-store ${storePath}: still mounted: ${still.map((m) => m.mountpoint).join(', ')}`);
   log.info({ store: storePath }, 'store deleted');
