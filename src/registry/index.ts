@@ -1,7 +1,15 @@
-// Placeholder until the registry client lands (issue 3): image/ dispatches docker:// here.
+// Registry sources (docker://): the OCI distribution API on undici. image/ dispatches here.
 import type { ImageSource, SourceOptions } from '../image/types.js';
-import { InvalidArgumentError } from '../errors/index.js';
+import type { RegistryOptions } from './options.js';
+import { RegistrySource } from './source.js';
 
-export function registrySource(source: string, _opts: SourceOptions): ImageSource {
-  throw new InvalidArgumentError(`${source}: registry sources are not supported yet`);
+export { RegistrySource } from './source.js';
+export type { RegistryOptions, RegistryTuning } from './options.js';
+export { DEFAULT_CONCURRENCY } from './options.js';
+export { CODES as REGISTRY_ERROR_CODES } from './net-errors.js';
+export { parseChallenges } from './auth.js';
+export { loadCredentialsFile, normalizeHost } from './credentials.js';
+
+export function registrySource(source: string, opts: SourceOptions | RegistryOptions = {}): ImageSource {
+  return new RegistrySource(source, opts);
 }

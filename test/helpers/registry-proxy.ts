@@ -60,6 +60,7 @@ export async function startFaultProxy(target: string, opts: { bind?: string } = 
     if (action?.kind === 'hang') { req.resume(); return; }
     const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
+      if (action?.kind === 'stall') res.flushHeaders();
       forwardBody(ur, res, action);
     });
     up.on('error', () => res.destroy());

@@ -32,6 +32,8 @@ export interface TokenServerOptions {
 export interface TokenServer {
   realm: string;
   requests: TokenRequestRecord[];
+  /** Every token issued, to check none leaks into logs or messages. */
+  tokens: string[];
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,7 @@ export async function startTokenServer(o: TokenServerOptions): Promise<TokenServ
   const key = createPrivateKey(keyPem);
   const x5c = [new X509Certificate(certPem).raw.toString('base64')];
   const requests: TokenRequestRecord[] = [];
+  const tokens: string[] = [];
 
   const issue = (user: string, scopes: string[]) => {
     const access = scopes.flatMap((s) => {
@@ -74,7 +77,9 @@ export async function startTokenServer(o: TokenServerOptions): Promise<TokenServ
     const claims = { iss: o.issuer, sub: user, aud: o.service, exp: now + (o.expiresIn ?? 300), nbf: now - 10, iat: now, jti: randomUUID(), access };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = sign('sha256', Buffer.from(input), key);
-    return `${input}.${b64url(sig)}`;
+    const token = `${input}.${b64url(sig)}`;
+    tokens.push(token);
+    return token;
   };
 
   const server: Server = createServer(async (req, res) => {
@@ -109,6 +114,7 @@ export async function startTokenServer(o: TokenServerOptions): Promise<TokenServ
   return {
     realm: `http://127.0.0.1:${port}/token`,
     requests,
+    tokens,
     stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }

@@ -1,0 +1,136 @@
+// HTTP on undici: one connection pool for verified TLS and one for the hosts the operator
+// marked insecure, time-outs on every exchange, and redirects followed by hand so that
+// credentials never travel to another host (blob storage behind a 307).
+import { Agent, request, type Dispatcher } from 'undici';
+import { AbortedError, RegistryError } from '../errors/index.js';
+import { logger } from '../log/index.js';
+import { CODES, safeUrl } from './net-errors.js';
+import type { Tuning } from './options.js';
+
+const log = logger('registry');
+
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+export type Headers = Record<string, string>;
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  /** The URL that answered (after redirects). */
+  url: URL;
+}
+
+export interface SendInit {
+  method?: 'GET' | 'HEAD' | 'POST';
+  headers?: Headers;
+  body?: string;
+  signal?: AbortSignal;
+}
+
+/** "host" matches every port of that host; "host:port" only that port. */
+export class InsecureHosts {
+  private readonly entries: Set<string>;
+  constructor(list: readonly string[] = []) {
+    this.entries = new Set(list.map((h) => h.trim().toLowerCase().replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '')).filter(Boolean));
+  }
+  has(url: URL | string): boolean {
+    const u = typeof url === 'string' ? new URL(`https://${url}`) : url;
+    const hostname = u.hostname.toLowerCase();
+    const port = u.port || (u.protocol === 'http:' ? '80' : '443');
+    return this.entries.has(hostname) || this.entries.has(`${hostname}:${port}`) || this.entries.has(u.host.toLowerCase());
+  }
+}
+
+export function header(h: HttpResponse['headers'], name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Read a whole body, refusing one larger than `max` bytes. */
+export async function readBody(res: HttpResponse, max: number, what: string): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length') ?? NaN);
+  if (declared > max) {
+    res.body.destroy();
+    throw new RegistryError(`${what}: response of ${declared} bytes is over the ${max}-byte limit`);
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res.body) {
+    n += (c as Buffer).length;
+    if (n > max) {
+      res.body.destroy();
+      throw new RegistryError(`${what}: response is over the ${max}-byte limit`);
+    }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Throw away a body we do not need, so its connection goes back to the pool. */
+export async function drain(res: HttpResponse): Promise<void> {
+  try {
+    await res.body.dump({ limit: 64 * 1024 });
+  } catch { /* the connection is dropped instead */ }
+}
+
+export class Transport {
+  private readonly verified: Agent;
+  private readonly unverified: Agent;
+
+  constructor(private readonly t: Tuning, readonly insecure: InsecureHosts) {
+    // connections: null = no per-origin cap; the engine decides how many layers it opens at once.
+    const common = { headersTimeout: t.headersTimeoutMs, bodyTimeout: t.bodyTimeoutMs, keepAliveTimeout: 30_000, connections: null } as const;
+    this.verified = new Agent({ ...common, connect: { timeout: t.connectTimeoutMs } });
+    this.unverified = new Agent({ ...common, connect: { timeout: t.connectTimeoutMs, rejectUnauthorized: false } });
+  }
+
+  /**
+   * One exchange. 3xx answers are followed up to MAX_REDIRECTS hops; Authorization goes
+   * only to the origin it was meant for, and an https URL never redirects to plain http
+   * unless that host is marked insecure.
+   */
+  async send(url: URL, init: SendInit = {}): Promise<HttpResponse> {
+    let current = url;
+    let headers: Headers = { 'user-agent': this.t.userAgent, ...init.headers };
+    for (let hop = 0; ; hop++) {
+      if (init.signal?.aborted) throw new AbortedError(`${safeUrl(current)}: aborted`, { cause: init.signal.reason });
+      const dispatcher = this.insecure.has(current) ? this.unverified : this.verified;
+      const res = await request(current, {
+        dispatcher,
+        method: init.method ?? 'GET',
+        headers,
+        body: init.body,
+        signal: init.signal,
+        headersTimeout: this.t.headersTimeoutMs,
+        bodyTimeout: this.t.bodyTimeoutMs,
+      });
+      const location = header(res.headers, 'location');
+      log.debug({ method: init.method ?? 'GET', url: safeUrl(current), status: res.statusCode }, 'registry http');
+      if (!REDIRECTS.has(res.statusCode) || !location || init.method === 'POST') {
+        return { status: res.statusCode, headers: res.headers, body: res.body, url: current };
+      }
+      await drain({ status: res.statusCode, headers: res.headers, body: res.body, url: current });
+      if (hop >= MAX_REDIRECTS) throw new RegistryError(`${safeUrl(url)}: more than ${MAX_REDIRECTS} redirects`, { code: CODES.redirect });
+      const next = new URL(location, current);
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+        throw new RegistryError(`${safeUrl(current)}: redirect to unsupported scheme ${next.protocol}`, { code: CODES.redirect });
+      }
+      if (current.protocol === 'https:' && next.protocol === 'http:' && !this.insecure.has(next)) {
+        throw new RegistryError(`${safeUrl(current)}: refusing redirect from https to plain http ${safeUrl(next)} (mark the host insecure to allow it)`, { code: CODES.redirect });
+      }
+      if (next.origin !== current.origin) {
+        // Blob storage (S3, a CDN) authenticates with its signed URL, never our registry credentials.
+        const { authorization: _drop, ...rest } = headers;
+        headers = rest;
+      }
+      current = next;
+    }
+  }
+
+  async close(): Promise<void> {
+    // destroy, not close: close waits for bodies nobody reads any more (an abandoned stream).
+    await Promise.all([this.verified.destroy(), this.unverified.destroy()]);
+  }
+}
