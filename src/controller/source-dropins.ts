@@ -1,0 +1,354 @@
+// Desired state from a directory of YAML drop-ins (*.yaml / *.yml, several documents per
+// file), watched with chokidar. Every change triggers a rescan of the directory (cheap, and
+// a rescan is a complete list by construction); unchanged files are not re-read.
+//
+// Safety rules:
+// - a file that cannot be read or parsed keeps the objects it held before (an editor's
+//   half-saved file must not delete a container's root filesystem); the problem is reported;
+// - a document that cannot be named (no kind, no metadata.name) likewise keeps the file's
+//   previous objects; named objects with a bad spec are delivered, the reconciler reports them;
+// - a directory that cannot be read (vanished, EACCES) makes the source unsynced: the cache
+//   is kept and nothing is reported deleted until a complete read succeeds again.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { watch, type FSWatcher } from 'chokidar';
+import { parseAllDocuments } from 'yaml';
+import { DEFAULT_NAMESPACE, NODE_LABEL, SOURCE_FILE_ANNOTATION, describeRef, formatErrors, identify, objectKey, type GrootObject, type Image, type Kind, type ObjectRef } from '../api/index.js';
+import { parseSource, formatSource } from '../image/source-ref.js';
+import { messageOf } from '../errors/index.js';
+import { logger } from '../log/index.js';
+import type { Change, ChangeHandler, EventType, Source, SourceProblem, StatusWriter } from './source.js';
+import { StatusFiles } from './status-files.js';
+import { specHash } from './records.js';
+
+const log = logger('dropins');
+
+export interface DropinOptions {
+  dir: string;
+  node: string;
+  storePath: string;
+  /** Full rescan period: a safety net behind the watcher, and how a vanished directory is noticed coming back. */
+  rescanMs?: number;
+  /** Coalesce bursts of file events. */
+  debounceMs?: number;
+}
+
+interface FileState { sig: string; objects: GrootObject[]; problems: SourceProblem[] }
+interface Meta { uid: string; creationTimestamp: string; generation: number; specHash: string }
+
+export class FileStatusWriter implements StatusWriter {
+  constructor(private readonly files: StatusFiles) {}
+  async write(obj: GrootObject, status: GrootObject['status']): Promise<void> {
+    await this.files.writeObject({ ...obj, status } as GrootObject);
+  }
+  async forget(ref: ObjectRef): Promise<void> {
+    await this.files.removeObject(ref.kind, ref.namespace, ref.name);
+  }
+}
+
+export class DropinSource implements Source {
+  readonly name = 'dropins' as const;
+  readonly usesFinalizers = false;
+  readonly status: StatusWriter;
+  readonly files: StatusFiles;
+
+  private fileStates = new Map<string, FileState>();
+  private objects = new Map<string, { obj: GrootObject; file: string }>();
+  private readonly meta = new Map<string, Meta>();
+  private readonly seededStatus = new Map<string, GrootObject['status']>();
+  private problemList: SourceProblem[] = [];
+  private problemsStamp = '';
+  private isSynced = false;
+  private onChange: ChangeHandler = () => {};
+  private watcher?: FSWatcher;
+  private rescanTimer?: NodeJS.Timeout;
+  private debounceTimer?: NodeJS.Timeout;
+  private scanning?: Promise<void>;
+  private rescanAgain = false;
+  private stopped = false;
+  private syncWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: DropinOptions) {
+    this.files = new StatusFiles(opts.storePath);
+    this.status = new FileStatusWriter(this.files);
+  }
+
+  async start(onChange: ChangeHandler): Promise<void> {
+    this.onChange = onChange;
+    // Keep uid, creation time and generation stable across restarts: they come from the
+    // status files written for the objects last time.
+    for (const o of await this.files.allObjects()) {
+      const key = objectKey(o);
+      const md = o.metadata;
+      if (md.uid && md.creationTimestamp) {
+        this.meta.set(key, { uid: md.uid, creationTimestamp: md.creationTimestamp, generation: md.generation ?? 1, specHash: specHash(o.spec) });
+      }
+      if (o.status) this.seededStatus.set(key, o.status);
+    }
+    await this.scan();
+    this.rescanTimer = setInterval(() => this.schedule(0), this.opts.rescanMs ?? 5000);
+    this.rescanTimer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.rescanTimer);
+    clearTimeout(this.debounceTimer);
+    await this.closeWatcher();
+    await this.scanning;
+  }
+
+  synced(): boolean { return this.isSynced; }
+
+  waitForSync(timeoutMs: number): Promise<boolean> {
+    if (this.isSynced) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(this.isSynced), timeoutMs);
+      this.syncWaiters.push(() => { clearTimeout(t); resolve(true); });
+    });
+  }
+
+  get(key: string): GrootObject | undefined { return this.objects.get(key)?.obj; }
+
+  list(kind?: Kind): GrootObject[] {
+    return [...this.objects.values()].map((e) => e.obj).filter((o) => !kind || o.kind === kind);
+  }
+
+  problems(): SourceProblem[] { return [...this.problemList]; }
+
+  async addFinalizer(obj: GrootObject): Promise<GrootObject> { return obj; }
+  async removeFinalizer(): Promise<void> {}
+
+  event(obj: GrootObject, type: EventType, reason: string, message: string): void {
+    const ref = { kind: obj.kind, namespace: obj.metadata.namespace ?? DEFAULT_NAMESPACE, name: obj.metadata.name };
+    (type === 'Warning' ? log.warn : log.info).call(log, { object: describeRef(ref), reason }, message);
+    this.files.appendEvent(ref.kind, ref.namespace, ref.name, { type, reason, message }).catch((e) => log.warn({ err: messageOf(e) }, 'event file write failed'));
+  }
+
+  async credentials(obj: Image): Promise<{ options: { credentialsFile?: string }; release(): Promise<void> }> {
+    const name = obj.spec.credentialsSecretRef?.name;
+    return { options: name ? { credentialsFile: name } : {}, release: async () => {} };
+  }
+
+  /** Rescan soon (coalescing bursts). */
+  private schedule(delay = this.opts.debounceMs ?? 30): void {
+    if (this.stopped) return;
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => { void this.scan(); }, delay);
+    this.debounceTimer.unref?.();
+  }
+
+  private scan(): Promise<void> {
+    if (this.scanning) { this.rescanAgain = true; return this.scanning; }
+    this.scanning = (async () => {
+      try {
+        do {
+          this.rescanAgain = false;
+          await this.scanOnce();
+        } while (this.rescanAgain && !this.stopped);
+      } catch (e) {
+        log.error({ err: messageOf(e) }, 'drop-in scan failed');
+      } finally {
+        this.scanning = undefined;
+      }
+    })();
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
+    const dir = this.opts.dir;
+    let names: string[];
+    try {
+      const entries = await readdir(dir, { withFileTypes: true });
+      names = entries.filter((e) => /\.ya?ml$/i.test(e.name) && !e.name.startsWith('.') && (e.isFile() || e.isSymbolicLink())).map((e) => join(dir, e.name)).sort();
+    } catch (e) {
+      if (this.isSynced) log.warn({ dir, err: messageOf(e) }, 'drop-in directory cannot be read: keeping what was last read; nothing is removed until it can be read again');
+      this.isSynced = false;
+      await this.closeWatcher();
+      await this.setProblems([{ where: dir, message: `drop-in directory cannot be read: ${messageOf(e)}; keeping the ${this.objects.size} objects last read` }]);
+      return;
+    }
+    if (!this.watcher && !this.stopped) this.openWatcher();
+
+    const next = new Map<string, FileState>();
+    for (const f of names) {
+      let sig: string;
+      try {
+        const st = await stat(f);
+        if (!st.isFile()) continue;
+        sig = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while scanning
+        const prev = this.fileStates.get(f);
+        next.set(f, { sig: '', objects: prev?.objects ?? [], problems: [{ where: f, message: `cannot read: ${messageOf(e)}` }] });
+        continue;
+      }
+      const prev = this.fileStates.get(f);
+      next.set(f, prev && prev.sig === sig ? prev : await this.parseFile(f, sig, prev));
+    }
+    if (this.stopped) return;
+
+    const objects = new Map<string, { obj: GrootObject; file: string }>();
+    const problems: SourceProblem[] = [];
+    for (const [f, st] of next) {
+      problems.push(...st.problems);
+      for (const o of st.objects) {
+        const key = objectKey(o);
+        const other = objects.get(key);
+        if (other) {
+          problems.push({ where: f, object: describeRef({ kind: o.kind, namespace: o.metadata.namespace!, name: o.metadata.name }), message: `defined again: already defined in ${other.file}; this copy is ignored` });
+          continue;
+        }
+        objects.set(key, { obj: o, file: f });
+      }
+    }
+
+    const changes: Change[] = [];
+    for (const [key, e] of objects) {
+      const obj = this.stamp(key, e.obj);
+      e.obj = obj;
+      const old = this.objects.get(key);
+      if (!old) changes.push({ type: 'added', key, object: obj });
+      else if (fingerprint(old.obj) !== fingerprint(obj)) changes.push({ type: 'modified', key, object: obj });
+      else e.obj = old.obj;
+    }
+    for (const [key, old] of this.objects) {
+      if (!objects.has(key)) { changes.push({ type: 'deleted', key, object: old.obj }); this.meta.delete(key); }
+    }
+    this.fileStates = next;
+    this.objects = objects;
+    await this.setProblems(problems);
+    const wasSynced = this.isSynced;
+    this.isSynced = true;
+    if (!wasSynced) { const w = this.syncWaiters; this.syncWaiters = []; for (const r of w) r(); }
+    for (const c of changes) {
+      log.debug({ key: c.key, type: c.type }, 'drop-in change');
+      this.onChange(c);
+    }
+  }
+
+  /** uid, creationTimestamp and generation (bumped when the spec changes). */
+  private stamp(key: string, obj: GrootObject): GrootObject {
+    const h = specHash(obj.spec);
+    let m = this.meta.get(key);
+    if (!m) m = { uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), generation: 1, specHash: h };
+    else if (m.specHash !== h) m = { ...m, generation: m.generation + 1, specHash: h };
+    this.meta.set(key, m);
+    const seeded = this.seededStatus.get(key);
+    this.seededStatus.delete(key);
+    return {
+      ...obj,
+      metadata: { ...obj.metadata, uid: m.uid, creationTimestamp: m.creationTimestamp, generation: m.generation },
+      ...(seeded ? { status: seeded } : {}),
+    } as GrootObject;
+  }
+
+  private async parseFile(f: string, sig: string, prev: FileState | undefined): Promise<FileState> {
+    let text: string;
+    try { text = await readFile(f, 'utf8'); } catch (e) {
+      return { sig, objects: prev?.objects ?? [], problems: [{ where: f, message: `cannot read: ${messageOf(e)}` }] };
+    }
+    const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false });
+    const problems: SourceProblem[] = [];
+    docs.forEach((doc, i) => {
+      for (const err of doc.errors) {
+        const pos = err.linePos?.[0] ? `, line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+        problems.push({ where: f, message: `not valid YAML (document ${i + 1}${pos}): ${err.message.split('\n')[0]}` });
+      }
+    });
+    if (problems.length) {
+      log.warn({ file: f, problems: problems.map((p) => p.message) }, 'drop-in file is not valid YAML: keeping the objects it held before');
+      return { sig, objects: prev?.objects ?? [], problems };
+    }
+    const objects: GrootObject[] = [];
+    let incomplete = false;
+    docs.forEach((doc, i) => {
+      const value = doc.toJS() as unknown;
+      if (value === null || value === undefined) return; // empty document
+      const { ref, errors } = identify(value);
+      if (!ref) {
+        incomplete = true;
+        problems.push({ where: `${f} (document ${i + 1})`, field: errors[0]?.field, message: formatErrors(undefined, errors, f) });
+        return;
+      }
+      const raw = value as GrootObject;
+      const nodeLabel = raw.metadata.labels?.[NODE_LABEL];
+      if (nodeLabel !== undefined && nodeLabel !== this.opts.node) {
+        log.debug({ file: f, object: describeRef(ref), node: nodeLabel }, 'object is for another node: ignored');
+        return;
+      }
+      objects.push(normalize(raw, ref, f));
+    });
+    if (incomplete && prev) {
+      const have = new Set(objects.map(objectKey));
+      for (const o of prev.objects) if (!have.has(objectKey(o))) objects.push(o);
+    }
+    for (const p of problems) log.warn({ file: p.where, field: p.field }, p.message);
+    return { sig, objects, problems };
+  }
+
+  private async setProblems(problems: SourceProblem[]): Promise<void> {
+    const stamp = JSON.stringify(problems);
+    this.problemList = problems;
+    if (stamp === this.problemsStamp) return;
+    this.problemsStamp = stamp;
+    try { await this.files.writeProblems(`dropins:${this.opts.dir}`, problems); } catch (e) {
+      log.warn({ err: messageOf(e) }, 'cannot write the problems file');
+    }
+  }
+
+  private openWatcher(): void {
+    const w = watch(this.opts.dir, { ignoreInitial: true, depth: 0, persistent: false });
+    w.on('all', () => this.schedule());
+    w.on('error', (e) => { log.warn({ err: messageOf(e) }, 'drop-in watcher error'); this.schedule(); });
+    this.watcher = w;
+  }
+
+  private async closeWatcher(): Promise<void> {
+    const w = this.watcher;
+    this.watcher = undefined;
+    if (w) await w.close().catch(() => undefined);
+  }
+}
+
+function fingerprint(o: GrootObject): string {
+  const { labels, annotations, generation, uid } = o.metadata;
+  return JSON.stringify([labels ?? {}, annotations ?? {}, generation, uid, o.spec]);
+}
+
+/** Defaults namespace, notes the file, and resolves relative paths against the file's directory. */
+function normalize(raw: GrootObject, ref: ObjectRef, file: string): GrootObject {
+  const dir = dirname(file);
+  const metadata = {
+    ...raw.metadata,
+    namespace: ref.namespace,
+    annotations: { ...(raw.metadata.annotations ?? {}), [SOURCE_FILE_ANNOTATION]: file },
+  };
+  // Fields only the source may set are dropped from files.
+  delete (metadata as Record<string, unknown>).uid;
+  delete (metadata as Record<string, unknown>).generation;
+  delete (metadata as Record<string, unknown>).creationTimestamp;
+  delete (metadata as Record<string, unknown>).deletionTimestamp;
+  delete (metadata as Record<string, unknown>).resourceVersion;
+  delete (metadata as Record<string, unknown>).finalizers;
+  const spec = raw.spec && typeof raw.spec === 'object' ? { ...raw.spec } as Record<string, unknown> : raw.spec;
+  if (spec && typeof spec === 'object') {
+    const field = ref.kind === 'Image' ? 'source' : 'image';
+    if (typeof spec[field] === 'string') spec[field] = resolveRelativeSource(spec[field] as string, dir);
+    const cred = (spec.credentialsSecretRef as { name?: unknown } | undefined)?.name;
+    if (ref.kind === 'Image' && typeof cred === 'string' && cred !== '' && !cred.startsWith('/')) {
+      spec.credentialsSecretRef = { ...(spec.credentialsSecretRef as object), name: join(dir, cred) };
+    }
+  }
+  return { apiVersion: raw.apiVersion, kind: raw.kind, metadata, spec } as unknown as GrootObject;
+}
+
+/** `oci:REL[:TAG]`, `./x.tar`, `../x.tar` -> absolute, against the drop-in file's directory. */
+export function resolveRelativeSource(s: string, dir: string): string {
+  const relOci = /^oci:(?!\/)/.test(s);
+  const relPath = s.startsWith('./') || s.startsWith('../');
+  if (!relOci && !relPath) return s;
+  try { return formatSource(parseSource(s, dir)); } catch { return s; }
+}
+
