@@ -30,4 +30,12 @@ export interface ApplyResult {
   /** Sum of regular file sizes written (what the volume takes, roughly). */
   unpackedBytes: number;
   entries: number;
+  /**
+   * Directories the layer did not declare but needed as parents (made 0755 root:root),
+   * relative to the layer root, '.' for the root when the layer has no entry for it.
+   * Overlay shows the topmost layer's copy of a directory, so the store gives these the
+   * attributes of the same directory in the layers below, as a sequential unpack keeps them.
+   * Optional: a layer that does not report them is taken to have none.
+   */
+  implicitDirs?: string[];
 }
