@@ -7,3 +7,4 @@ export * from './ioctl.js';
 export * from './loop.js';
 export * from './quotactl.js';
 export * as btrfs from './btrfs.js';
+export * from './bytepath.js';

@@ -1,0 +1,186 @@
+// Compression of layer blobs: detection from magic bytes and media type, and streaming
+// decoders that push the uncompressed bytes to a callback.
+import * as zlib from 'node:zlib';
+import type { Transform } from 'node:stream';
+import { Decompress as FzstdDecompress } from 'fzstd';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** Bytes needed to tell the formats apart. */
+export const MAGIC_BYTES = 4;
+
+/** What the first bytes say. Anything that is neither gzip nor zstd is taken as a plain tar. */
+export function detectCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+/**
+ * What a layer media type declares: a compression, 'unsupported' with a reason, or
+ * undefined when the type does not say (unknown types are the image code's business).
+ * OCI: ...layer.v1.tar[+gzip|+zstd]; Docker: ...rootfs.diff.tar[.gzip].
+ */
+export function declaredCompression(mediaType: string): Compression | { unsupported: string } | undefined {
+  const mt = mediaType.split(';')[0]!.trim().toLowerCase();
+  if (mt.endsWith('+gzip') || mt.endsWith('.tar.gzip')) return 'gzip';
+  if (mt.endsWith('+zstd')) return 'zstd';
+  if (mt.endsWith('.tar')) return 'none';
+  const m = /\+([a-z0-9]+)$/.exec(mt);
+  if (m && mt.includes('.tar+')) return { unsupported: `${m[1]} layers are not supported (only gzip, zstd, uncompressed)` };
+  return undefined;
+}
+
+/** The compressed stream itself is bad (corrupt, truncated); errors from the output callback are not wrapped. */
+export class DecodeError extends Error {
+  constructor(readonly kind: Compression, cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+  }
+}
+
+/** A streaming decoder. write() resolves when the decoder can take more; end() when all output was pushed. */
+export interface Decoder {
+  write(chunk: Buffer): Promise<void> | void;
+  end(): Promise<void> | void;
+  destroy(): void;
+}
+
+/** Output chunk size: fewer, larger chunks mean less per-chunk overhead downstream. */
+const CHUNK = 256 * 1024;
+
+export function createDecoder(kind: Compression, out: (chunk: Buffer) => void): Decoder {
+  if (kind === 'none') return { write: out, end() {}, destroy() {} };
+  if (kind === 'gzip') return new StreamDecoder(kind, zlib.createGunzip({ chunkSize: CHUNK }), out);
+  const native = (zlib as unknown as { createZstdDecompress?: (o: object) => Transform }).createZstdDecompress;
+  if (native) return new StreamDecoder(kind, native({ chunkSize: CHUNK }), out);
+  return new FzstdDecoder(out);
+}
+
+/** Decoded bytes waiting for the consumer before the decoder is paused. */
+const QUEUE_LIMIT = 4 << 20;
+
+/**
+ * A zlib Transform (inflating on the libuv thread pool). Its output is queued and handed
+ * to `out` in a microtask rather than inside the 'data' event: zlib starts inflating the
+ * next piece only after 'data' returns, so this lets inflating and unpacking overlap.
+ * An exception from `out` (a bad tar entry, a quota) destroys the stream and is what
+ * write()/end() reject with.
+ */
+class StreamDecoder implements Decoder {
+  private error: unknown;
+  private ended = false;
+  private wake: (() => void) | undefined;
+  private readonly queue: Buffer[] = [];
+  private queued = 0;
+  private scheduled = false;
+
+  constructor(kind: Compression, private readonly z: Transform, private readonly out: (chunk: Buffer) => void) {
+    z.on('data', (chunk: Buffer) => {
+      if (this.error !== undefined) return;
+      this.queue.push(chunk);
+      this.queued += chunk.length;
+      if (this.queued >= QUEUE_LIMIT) z.pause();
+      if (process.env.LW_SYNC) { this.deliver(); return; }
+      if (!this.scheduled) {
+        this.scheduled = true;
+        queueMicrotask(() => this.deliver());
+      }
+    });
+    z.on('error', (e) => this.fail(new DecodeError(kind, e)));
+    z.on('drain', () => this.notify());
+    z.on('end', () => {
+      this.ended = true;
+      this.notify();
+    });
+  }
+
+  private deliver(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0 && this.error === undefined) {
+      const chunk = this.queue.shift()!;
+      this.queued -= chunk.length;
+      try {
+        this.out(chunk);
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+    }
+    if (this.z.isPaused()) this.z.resume();
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private fail(e: unknown): void {
+    if (this.error === undefined) this.error = e ?? new Error('decoder failed');
+    this.queue.length = 0;
+    this.z.destroy();
+    this.notify();
+  }
+
+  private wait(): Promise<void> {
+    return new Promise((resolve) => (this.wake = resolve));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.error !== undefined) throw this.error;
+    if (!this.z.write(chunk)) {
+      while (this.error === undefined && this.z.writableNeedDrain) await this.wait();
+    }
+    if (this.error !== undefined) throw this.error;
+  }
+
+  async end(): Promise<void> {
+    if (this.error !== undefined) throw this.error;
+    this.z.end();
+    while (this.error === undefined && !(this.ended && this.queue.length === 0 && !this.scheduled)) await this.wait();
+    if (this.error !== undefined) throw this.error;
+  }
+
+  destroy(): void {
+    this.queue.length = 0;
+    this.z.destroy();
+  }
+}
+
+/** Pure-JS zstd for Nodes without zlib zstd (before 22.15). Runs synchronously. */
+class FzstdDecoder implements Decoder {
+  private readonly d: FzstdDecompress;
+  private outError: unknown;
+
+  constructor(out: (chunk: Buffer) => void) {
+    // fzstd may reuse its window buffer: `out` consumes each chunk before returning.
+    this.d = new FzstdDecompress((data) => {
+      if (data.length === 0) return;
+      try {
+        out(Buffer.from(data.buffer, data.byteOffset, data.length));
+      } catch (e) {
+        this.outError = e;
+        throw e;
+      }
+    });
+  }
+
+  private push(chunk: Uint8Array, final: boolean): void {
+    try {
+      this.d.push(chunk, final);
+    } catch (e) {
+      throw e === this.outError ? e : new DecodeError('zstd', e);
+    }
+  }
+
+  write(chunk: Buffer): void {
+    this.push(chunk, false);
+  }
+
+  end(): void {
+    this.push(new Uint8Array(0), true);
+  }
+
+  destroy(): void {}
+}

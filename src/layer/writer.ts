@@ -1,0 +1,409 @@
+// Writes tar entries into a layer directory: the file-system half of unpacking.
+//
+// Synchronous fs calls on purpose: per small file, open+write+fchown+fchmod+futimens+close
+// through the thread pool costs several round trips each, while the sync calls are a few
+// microseconds. Decompression still runs on the thread pool, and the caller feeds us.
+//
+// Path safety: the directory starts empty and nothing else writes to it, so the writer
+// knows every directory it made (`dirs`). A parent component that is not one of them is
+// checked with lstat: a missing one is created, a real directory is remembered, anything
+// else (a symlink in particular) is refused with UnsafeLayerError. Final components are
+// created with calls that never follow a symlink (O_CREAT|O_EXCL|O_NOFOLLOW, mkdir,
+// symlink, link, mknod); an existing entry there is removed first (later entry wins; a
+// directory over a directory merges). Nothing is ever resolved through a symlink, so no
+// entry can write outside the directory.
+//
+// Directory metadata (owner, mode, xattrs, mtime) is applied in finish(), after all
+// children exist: a 0555 directory still receives its files and keeps its mtime.
+//
+// Whiteouts (OCI image spec): ".wh.NAME" hides NAME of lower layers. In this layer it
+// becomes an overlay whiteout: a 0/0 char device, or with userXattrs (overlay mounted with
+// "userxattr", e.g. rootless) a zero-size file with user.overlay.whiteout, its directory
+// marked user.overlay.opaque=x as the kernel's overlayfs docs require. ".wh..wh..opq"
+// makes its directory opaque (trusted./user.overlay.opaque=y). A whiteout only applies to
+// lower layers, so: if NAME exists in this layer already, a directory becomes opaque and
+// anything else stays; an entry that later lands on a whiteout replaces it, and a directory
+// that does so becomes opaque (its lower namesake stays hidden).
+//
+// Layer entries carrying overlay xattrs (trusted.overlay.*, user.overlay.*) are refused:
+// they could forge whiteouts, opaque dirs or redirects that the layer did not declare.
+import {
+  openSync, closeSync, writeSync, fchownSync, fchmodSync, lchownSync, chmodSync, mkdirSync, symlinkSync,
+  linkSync, unlinkSync, rmdirSync, lstatSync, readdirSync, constants,
+} from 'node:fs';
+import { mknodBytes, lsetxattrBytes, lutimensBytes, futimens, type Timespec } from '../sys/bytepath.js';
+import { S_IFCHR, S_IFBLK, S_IFIFO } from '../sys/mknod.js';
+import { UnsafeLayerError, InvalidLayerError, StoreError, SyscallError } from '../errors/index.js';
+import type { TarHeader, TarSink } from './tar-reader.js';
+import { splitEntryName, showName, WHITEOUT_PREFIX, OPAQUE_MARKER, AUFS_META_PREFIX } from './paths.js';
+
+export interface WriterOptions {
+  userXattrs?: boolean;
+  mapUid?: (id: number) => number;
+  mapGid?: (id: number) => number;
+}
+
+interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime?: Timespec;
+  xattrs: [string, Buffer][];
+}
+
+interface OpenFile {
+  fd: number;
+  path: Buffer;
+  h: TarHeader;
+}
+
+const O_NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const IMPLICIT_DIR: DirMeta = { mode: 0o755, uid: 0, gid: 0, xattrs: [] };
+
+export class LayerWriter implements TarSink {
+  /** Root as a byte string (latin1), so entry names (bytes) join it without re-encoding. */
+  private readonly root: string;
+  /** Relative paths known to be real directories made by this layer ('' is the root). */
+  private readonly dirs = new Set<string>(['']);
+  private readonly dirMeta = new Map<string, DirMeta>();
+  private readonly opaque = new Map<string, 'y' | 'x'>();
+  private readonly whiteouts = new Set<string>();
+  private file: OpenFile | undefined;
+  private readonly euid = process.geteuid?.() ?? 0;
+  private readonly egid = process.getegid?.() ?? 0;
+  private readonly xattrPrefix: string;
+  /** Sum of regular file sizes written. */
+  unpackedBytes = 0;
+
+  constructor(dir: string, private readonly label: string, private readonly opts: WriterOptions = {}) {
+    this.root = Buffer.from(dir.replace(/\/+$/, '') || '/').toString('latin1');
+    this.xattrPrefix = opts.userXattrs ? 'user.overlay.' : 'trusted.overlay.';
+  }
+
+  entry(h: TarHeader): void {
+    const parts = splitEntryName(h.name);
+    if (parts === 'dotdot') throw this.unsafe(h, 'has a ".." component');
+    if (parts === 'nul') throw this.unsafe(h, 'contains a NUL byte');
+    for (const [name] of h.xattrs) {
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) {
+        throw this.unsafe(h, `carries the overlayfs xattr ${name}, which could forge whiteouts`);
+      }
+    }
+    if (parts.length === 0) {
+      if (h.type !== 'dir') throw this.invalid(h, 'names the layer root but is not a directory');
+      this.dirMeta.set('', this.meta(h));
+      return;
+    }
+    for (let i = 0; i < parts.length - 1; i++) {
+      if (parts[i]!.startsWith(WHITEOUT_PREFIX)) {
+        if (parts[i]!.startsWith(AUFS_META_PREFIX)) return; // aufs bookkeeping: not part of the image
+        throw this.invalid(h, `has a whiteout name (${showName(parts[i]!)}) as a directory`);
+      }
+    }
+    const base = parts[parts.length - 1]!;
+    const parent = this.ensureParents(parts, h);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      if (base === OPAQUE_MARKER) this.opaque.set(parent, 'y');
+      else if (!base.startsWith(AUFS_META_PREFIX)) this.whiteout(parent, base.slice(WHITEOUT_PREFIX.length), h);
+      return;
+    }
+    const rel = parent === '' ? base : parent + '/' + base;
+    switch (h.type) {
+      case 'file': return this.createFile(rel, h);
+      case 'dir': return this.createDir(rel, h);
+      case 'symlink': return this.createSymlink(rel, h);
+      case 'hardlink': return this.createHardlink(rel, h);
+      case 'char': case 'block': case 'fifo': return this.createNode(rel, h);
+    }
+  }
+
+  data(chunk: Buffer): void {
+    const f = this.file!;
+    let off = 0;
+    try {
+      while (off < chunk.length) off += writeSync(f.fd, chunk, off, chunk.length - off);
+    } catch (e) {
+      throw this.sysError(f.h, 'write', e);
+    }
+  }
+
+  entryEnd(): void {
+    const f = this.file;
+    if (!f) return;
+    this.file = undefined;
+    try {
+      const { uid, gid } = this.owner(f.h);
+      if (uid !== this.euid || gid !== this.egid) fchownSync(f.fd, uid, gid);
+      // After chown, which clears setuid/setgid.
+      fchmodSync(f.fd, f.h.mode);
+      // After chown, which drops security.capability.
+      for (const [name, value] of f.h.xattrs) lsetxattrBytes(f.path, name, value);
+      futimens(f.fd, f.h.mtime, f.h.mtime);
+    } catch (e) {
+      throw this.sysError(f.h, 'set metadata', e);
+    } finally {
+      closeSync(f.fd);
+    }
+  }
+
+  /** Apply directory metadata and opaque markers, deepest first. Call once the archive ended. */
+  finish(): void {
+    const paths = new Set<string>([...this.dirMeta.keys(), ...this.opaque.keys()]);
+    const order = [...paths].sort((a, b) => depth(b) - depth(a));
+    for (const rel of order) {
+      const p = this.abs(rel);
+      const m = this.dirMeta.get(rel);
+      try {
+        if (m) {
+          const uid = this.opts.mapUid ? this.opts.mapUid(m.uid) : m.uid;
+          const gid = this.opts.mapGid ? this.opts.mapGid(m.gid) : m.gid;
+          if (uid !== this.euid || gid !== this.egid) lchownSync(p, uid, gid);
+          chmodSync(p, m.mode);
+          for (const [name, value] of m.xattrs) lsetxattrBytes(p, name, value);
+        }
+        const o = this.opaque.get(rel);
+        if (o) lsetxattrBytes(p, this.xattrPrefix + 'opaque', Buffer.from(o));
+        if (m?.mtime) lutimensBytes(p, m.mtime, m.mtime);
+      } catch (e) {
+        throw new StoreError(`${this.label}: directory ${showName(rel || '/')}: setting metadata failed: ${(e as Error).message}`, { cause: e });
+      }
+    }
+  }
+
+  /** Close what is open (after a failure). */
+  abort(): void {
+    if (this.file) {
+      try { closeSync(this.file.fd); } catch { /* already closed */ }
+      this.file = undefined;
+    }
+  }
+
+  // --- entries ---
+
+  private createFile(rel: string, h: TarHeader): void {
+    const p = this.abs(rel);
+    let fd: number;
+    try {
+      fd = this.replacing(rel, () => openSync(p, O_NEW_FILE, 0o600));
+    } catch (e) {
+      throw this.sysError(h, 'create file', e);
+    }
+    this.unpackedBytes += h.size;
+    this.file = { fd, path: p, h };
+    if (h.size === 0) this.entryEnd();
+  }
+
+  private createDir(rel: string, h: TarHeader): void {
+    const p = this.abs(rel);
+    try {
+      mkdirSync(p, 0o700);
+    } catch (e) {
+      if (!isExists(e)) throw this.sysError(h, 'mkdir', e);
+      const wasWhiteout = this.whiteouts.has(rel);
+      if (!lstatSync(p).isDirectory()) {
+        this.remove(rel);
+        if (wasWhiteout) this.opaque.set(rel, 'y');
+        try { mkdirSync(p, 0o700); } catch (e2) { throw this.sysError(h, 'mkdir', e2); }
+      }
+    }
+    this.dirs.add(rel);
+    this.dirMeta.set(rel, this.meta(h));
+  }
+
+  private createSymlink(rel: string, h: TarHeader): void {
+    const p = this.abs(rel);
+    try {
+      this.replacing(rel, () => symlinkSync(Buffer.from(h.linkname, 'latin1'), p));
+      const { uid, gid } = this.owner(h);
+      if (uid !== this.euid || gid !== this.egid) lchownSync(p, uid, gid);
+      // The kernel allows no user.* xattrs on symlinks; a tar may still list some.
+      for (const [name, value] of h.xattrs) if (!name.startsWith('user.')) lsetxattrBytes(p, name, value);
+      lutimensBytes(p, h.mtime, h.mtime);
+    } catch (e) {
+      throw this.sysError(h, 'create symlink', e);
+    }
+  }
+
+  private createHardlink(rel: string, h: TarHeader): void {
+    const parts = splitEntryName(h.linkname);
+    if (parts === 'dotdot') throw this.unsafe(h, `links to ${showName(h.linkname)}, which has a ".." component`);
+    if (parts === 'nul' || parts.length === 0) throw this.invalid(h, `links to ${showName(h.linkname)}, which is not a file`);
+    const target = parts.join('/');
+    if (target === rel) return; // a link to itself: nothing to do
+    // The target's parents must be real directories of this layer (never through a symlink).
+    let parent = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      parent = parent === '' ? parts[i]! : parent + '/' + parts[i]!;
+      if (this.dirs.has(parent)) continue;
+      const st = this.lstat(parent);
+      if (!st) throw this.invalid(h, `links to ${showName(h.linkname)}, which is not in this layer`);
+      if (st.isSymbolicLink()) throw this.unsafe(h, `links to ${showName(h.linkname)} through the symlink ${showName(parent)}`);
+      if (!st.isDirectory()) throw this.invalid(h, `links to ${showName(h.linkname)}, but ${showName(parent)} is not a directory`);
+      this.dirs.add(parent);
+    }
+    const st = this.lstat(target);
+    if (!st) throw this.invalid(h, `links to ${showName(h.linkname)}, which is not (yet) in this layer`);
+    if (st.isDirectory()) throw this.invalid(h, `links to ${showName(h.linkname)}, which is a directory`);
+    const p = this.abs(rel);
+    try {
+      // link(2) does not follow a symlink target: it links the symlink itself.
+      this.replacing(rel, () => linkSync(this.abs(target), p));
+    } catch (e) {
+      throw this.sysError(h, 'link', e);
+    }
+  }
+
+  private createNode(rel: string, h: TarHeader): void {
+    const p = this.abs(rel);
+    const kind = h.type === 'char' ? S_IFCHR : h.type === 'block' ? S_IFBLK : S_IFIFO;
+    try {
+      this.replacing(rel, () => mknodBytes(p, kind | 0o600, h.devmajor, h.devminor));
+      this.setNodeMeta(p, h);
+    } catch (e) {
+      throw this.sysError(h, 'mknod', e);
+    }
+  }
+
+  private setNodeMeta(p: Buffer, h: TarHeader): void {
+    const { uid, gid } = this.owner(h);
+    if (uid !== this.euid || gid !== this.egid) lchownSync(p, uid, gid);
+    chmodSync(p, h.mode); // p is a node we just made, not a symlink
+    for (const [name, value] of h.xattrs) lsetxattrBytes(p, name, value);
+    lutimensBytes(p, h.mtime, h.mtime);
+  }
+
+  private whiteout(parent: string, name: string, h: TarHeader): void {
+    if (name === '' || name === '.' || name === '..' || name.includes('/')) throw this.unsafe(h, 'is a whiteout for an invalid name');
+    const rel = parent === '' ? name : parent + '/' + name;
+    const st = this.lstat(rel);
+    if (st) {
+      // Present in this layer: the whiteout only concerns lower layers.
+      if (st.isDirectory()) this.opaque.set(rel, 'y');
+      return;
+    }
+    const p = this.abs(rel);
+    try {
+      if (this.opts.userXattrs) {
+        closeSync(openSync(p, O_NEW_FILE, 0o644));
+        lsetxattrBytes(p, 'user.overlay.whiteout', Buffer.alloc(0));
+        if (this.opaque.get(parent) !== 'y') this.opaque.set(parent, 'x');
+      } else {
+        mknodBytes(p, S_IFCHR | 0o644, 0, 0);
+      }
+      this.whiteouts.add(rel);
+    } catch (e) {
+      throw this.sysError(h, 'create whiteout', e);
+    }
+  }
+
+  // --- paths ---
+
+  /** Make sure every parent of `parts` is a real directory of this layer; returns the parent's relative path. */
+  private ensureParents(parts: string[], h: TarHeader): string {
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      rel = rel === '' ? parts[i]! : rel + '/' + parts[i]!;
+      if (this.dirs.has(rel)) continue;
+      const st = this.lstat(rel);
+      if (!st || this.whiteouts.has(rel)) {
+        // Missing (or our own whiteout, which a directory replaces): create it as tar does.
+        if (st) {
+          this.remove(rel);
+          this.opaque.set(rel, 'y');
+        }
+        try {
+          mkdirSync(this.abs(rel), 0o700);
+        } catch (e) {
+          throw this.sysError(h, `mkdir ${showName(rel)}`, e);
+        }
+        if (!this.dirMeta.has(rel)) this.dirMeta.set(rel, IMPLICIT_DIR);
+      } else if (st.isSymbolicLink()) {
+        throw this.unsafe(h, `would be written through the symlink ${showName(rel)}`);
+      } else if (!st.isDirectory()) {
+        throw this.invalid(h, `has a parent ${showName(rel)} that is not a directory`);
+      }
+      this.dirs.add(rel);
+    }
+    return rel;
+  }
+
+  /** Run a create call; if the name exists, remove what is there and try once more. */
+  private replacing<T>(rel: string, create: () => T): T {
+    try {
+      return create();
+    } catch (e) {
+      if (!isExists(e)) throw e;
+    }
+    this.remove(rel);
+    return create();
+  }
+
+  /** Remove whatever is at rel (a directory with its contents), forgetting what we knew under it. */
+  private remove(rel: string): void {
+    const p = this.abs(rel);
+    removeTree(p);
+    const under = rel + '/';
+    const drop = (k: string) => k === rel || k.startsWith(under);
+    for (const k of this.dirs) if (drop(k)) this.dirs.delete(k);
+    for (const k of this.dirMeta.keys()) if (drop(k)) this.dirMeta.delete(k);
+    for (const k of this.opaque.keys()) if (drop(k)) this.opaque.delete(k);
+    for (const k of this.whiteouts) if (drop(k)) this.whiteouts.delete(k);
+  }
+
+  private lstat(rel: string) {
+    return lstatSync(this.abs(rel), { throwIfNoEntry: false });
+  }
+
+  private abs(rel: string): Buffer {
+    return Buffer.from(rel === '' ? this.root : this.root + '/' + rel, 'latin1');
+  }
+
+  private owner(h: TarHeader): { uid: number; gid: number } {
+    return {
+      uid: this.opts.mapUid ? this.opts.mapUid(h.uid) : h.uid,
+      gid: this.opts.mapGid ? this.opts.mapGid(h.gid) : h.gid,
+    };
+  }
+
+  private meta(h: TarHeader): DirMeta {
+    return { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs: h.xattrs };
+  }
+
+  // --- errors ---
+
+  private unsafe(h: TarHeader, what: string): UnsafeLayerError {
+    return new UnsafeLayerError(`${this.label}: entry ${showName(h.name)} ${what}; refused`);
+  }
+
+  private invalid(h: TarHeader, what: string): InvalidLayerError {
+    return new InvalidLayerError(`${this.label}: entry ${showName(h.name)} ${what}`);
+  }
+
+  private sysError(h: TarHeader, op: string, e: unknown): Error {
+    if (e instanceof UnsafeLayerError || e instanceof InvalidLayerError) return e;
+    return new StoreError(`${this.label}: entry ${showName(h.name)}: ${op} failed: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function isExists(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException).code === 'EEXIST' || (e instanceof SyscallError && e.errno === 17);
+}
+
+function depth(rel: string): number {
+  if (rel === '') return 0;
+  let n = 1;
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 0x2f) n++;
+  return n;
+}
+
+/** rm -rf without following symlinks, on byte paths (Node's rm would re-encode names). */
+function removeTree(p: Buffer): void {
+  const st = lstatSync(p, { throwIfNoEntry: false });
+  if (!st) return;
+  if (!st.isDirectory()) {
+    unlinkSync(p);
+    return;
+  }
+  for (const name of readdirSync(p, { encoding: 'buffer' })) removeTree(Buffer.concat([p, Buffer.from('/'), name]));
+  rmdirSync(p);
+}

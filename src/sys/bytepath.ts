@@ -1,0 +1,60 @@
+// Calls that take a path as raw bytes (a Buffer) instead of a JS string, so file names
+// that are not valid UTF-8 (tar names are bytes) reach the kernel unchanged, plus
+// utimensat/futimens for nanosecond mtimes (Node's utimes goes through a double and
+// loses the last digits).
+import { lib, check } from './libc.js';
+
+const mknodFn = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+const lsetxattrFn = lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
+const utimensatFn = lib.func('int utimensat(int dirfd, const char *path, const void *times, int flags)');
+const futimensFn = lib.func('int futimens(int fd, const void *times)');
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+
+/** The bytes with a terminating NUL, as koffi passes a Buffer's memory as is. */
+function cstr(path: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(path.length + 1);
+  path.copy(b);
+  b[path.length] = 0;
+  return b;
+}
+
+function show(path: Buffer): string {
+  return path.toString('utf8');
+}
+
+/** Linux's makedev: the glibc encoding of major/minor into a dev_t. */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major >>> 0), mi = BigInt(minor >>> 0);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+export function mknodBytes(path: Buffer, mode: number, major = 0, minor = 0): void {
+  check(mknodFn(cstr(path), mode, makedev(major, minor)), 'mknod', show(path));
+}
+
+export function lsetxattrBytes(path: Buffer, name: string, value: Buffer): void {
+  check(lsetxattrFn(cstr(path), name, value, value.length, 0), 'lsetxattr', `${show(path)}, ${name}`);
+}
+
+/** A point in time as whole seconds (may be negative) and nanoseconds 0..999999999. */
+export interface Timespec { sec: number; nsec: number }
+
+function timespecs(atime: Timespec, mtime: Timespec): Buffer {
+  const b = Buffer.allocUnsafe(32);
+  b.writeBigInt64LE(BigInt(atime.sec), 0);
+  b.writeBigInt64LE(BigInt(atime.nsec), 8);
+  b.writeBigInt64LE(BigInt(mtime.sec), 16);
+  b.writeBigInt64LE(BigInt(mtime.nsec), 24);
+  return b;
+}
+
+/** Set atime and mtime of `path` itself (a symlink is not followed). */
+export function lutimensBytes(path: Buffer, atime: Timespec, mtime: Timespec): void {
+  check(utimensatFn(AT_FDCWD, cstr(path), timespecs(atime, mtime), AT_SYMLINK_NOFOLLOW), 'utimensat', show(path));
+}
+
+export function futimens(fd: number, atime: Timespec, mtime: Timespec): void {
+  check(futimensFn(fd, timespecs(atime, mtime)), 'futimens', `fd ${fd}`);
+}
