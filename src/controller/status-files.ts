@@ -73,7 +73,7 @@ export class StatusFiles {
         if (o && o.kind === kind) out.push(o);
       }
     }
-    return out;
+    return out.sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
   }
 
   async removeObject(kind: Kind, namespace: string, name: string): Promise<void> {
