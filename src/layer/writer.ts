@@ -58,6 +58,7 @@ interface OpenFile {
 }
 
 const O_NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 const IMPLICIT_DIR: DirMeta = { mode: 0o755, uid: 0, gid: 0, xattrs: [] };
 
 export class LayerWriter implements TarSink {
@@ -153,19 +154,24 @@ export class LayerWriter implements TarSink {
     for (const rel of order) {
       const p = this.abs(rel);
       const m = this.dirMeta.get(rel);
+      let fd = -1;
       try {
+        // Through an fd opened with O_NOFOLLOW: whatever happens, chmod never follows a symlink.
+        fd = openSync(p, O_DIR);
         if (m) {
           const uid = this.opts.mapUid ? this.opts.mapUid(m.uid) : m.uid;
           const gid = this.opts.mapGid ? this.opts.mapGid(m.gid) : m.gid;
-          if (uid !== this.euid || gid !== this.egid) lchownSync(p, uid, gid);
-          chmodSync(p, m.mode);
+          if (uid !== this.euid || gid !== this.egid) fchownSync(fd, uid, gid);
+          fchmodSync(fd, m.mode);
           for (const [name, value] of m.xattrs) lsetxattrBytes(p, name, value);
         }
         const o = this.opaque.get(rel);
         if (o) lsetxattrBytes(p, this.xattrPrefix + 'opaque', Buffer.from(o));
-        if (m?.mtime) lutimensBytes(p, m.mtime, m.mtime);
+        if (m?.mtime) futimens(fd, m.mtime, m.mtime);
       } catch (e) {
         throw new StoreError(`${this.label}: directory ${showName(rel || '/')}: setting metadata failed: ${(e as Error).message}`, { cause: e });
+      } finally {
+        if (fd >= 0) closeSync(fd);
       }
     }
   }
