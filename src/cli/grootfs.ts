@@ -13,7 +13,7 @@ import { resolveCreateSettings, resolveSourceSettings, type CreateFlags, type So
 import { ensureGlobalOptions, globalFlags } from './global-options.js';
 import { createProgress, type ProgressStream } from './progress.js';
 import { requireStore, storeExists } from './store-check.js';
-import type { Namespace } from './store-admin.js';
+import { rootlessNamespace, type Namespace } from './rootless.js';
 import { ensureStoreMounted } from './backing-hook.js';
 
 const log = logger('cli');
@@ -65,7 +65,7 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
       const cfg = await settings(cmd);
       if (deps.getuid() !== 0) throw new GrootError('GROOT_PERMISSION', `store ${cfg.store} can only be initialized by Root user`);
       if (o.rootless && (o.uidMapping || o.gidMapping)) throw new InvalidArgumentError('--rootless and --uid-mapping/--gid-mapping cannot be used together');
-      const { initStore, rootlessNamespace } = await import('./store-admin.js');
+      const { initStore } = await import('./store-admin.js');
       const namespace: Namespace = o.rootless ? await rootlessNamespace(o.rootless) : {
         uidMappings: (o.uidMapping ?? []).map((m) => parseIdMapping('uid-mapping', m)),
         gidMappings: (o.gidMapping ?? []).map((m) => parseIdMapping('gid-mapping', m)),

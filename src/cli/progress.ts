@@ -76,6 +76,8 @@ export function renderProgressLines(label: string, p: PullProgress, columns = 80
 
 const CSI = '\x1b[';
 
+const allCached = (p: PullProgress) => p.layers.every((l) => l.state === 'cached');
+
 class TtyProgress implements ProgressSink {
   private drawn = 0;
   private last?: PullProgress;
@@ -92,13 +94,14 @@ class TtyProgress implements ProgressSink {
   update(p: PullProgress): void {
     if (this.finished) return;
     this.last = p;
+    if (this.drawn === 0 && allCached(p)) return; // a warm create has nothing to show
     const t = this.now();
     if (t - this.lastDraw >= this.interval) this.draw(t);
   }
 
   done(): void {
     if (this.finished) return;
-    if (this.last) this.draw(this.now());
+    if (this.last && !(this.drawn === 0 && allCached(this.last))) this.draw(this.now());
     this.finished = true;
   }
 

@@ -85,6 +85,15 @@ describe('progress display', () => {
     expect(screen[4]).toBe('  total  2/3 layers  33.0 MiB / 33.0 MiB 100%');
   });
 
+  test('a TTY shows nothing when every layer is already cached (warm create)', () => {
+    const tty = new FakeTty();
+    const p = createProgress({ label: 'img', stream: tty, log: pino({ level: 'silent' }) });
+    const cached: PullProgress = { bytesDone: 5, bytesTotal: 5, layers: [{ digest: 'sha256:a', bytesDone: 5, bytesTotal: 5, state: 'cached' }] };
+    p.update(cached);
+    p.done();
+    expect(tty.chunks).toEqual([]);
+  });
+
   test('without a TTY: periodic info log lines, nothing on the stream', () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({ write(c, _e, cb) { lines.push(JSON.parse(String(c))); cb(); } });
