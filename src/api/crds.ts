@@ -1,6 +1,7 @@
 // The CustomResourceDefinitions, built here so schema, columns and names have one source.
 // crds/*.yaml are this output (a unit test keeps them equal).
 import { CATEGORIES, GROUP, PLURAL, SHORT_NAMES, SINGULAR, VERSION, type Kind } from './constants.js';
+import { stringify } from 'yaml';
 import { PRINTER_COLUMNS } from './columns.js';
 
 type Schema = Record<string, unknown>;
@@ -143,4 +144,11 @@ export function crdFor(kind: Kind): Record<string, unknown> {
       }],
     },
   };
+}
+
+export const CRD_HEADER = '# Generated from src/api/crds.ts; test/unit/api-crds.test.ts checks it (GROOT_UPDATE_CRDS=1 rewrites it).\n';
+
+/** crds/<plural>.groot.dev.yaml as committed. */
+export function crdYaml(kind: Kind): string {
+  return CRD_HEADER + stringify(crdFor(kind), { lineWidth: 0 });
 }

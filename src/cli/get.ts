@@ -21,7 +21,7 @@ export interface GetOptions { output?: string; namespace?: string; allNamespaces
 /** A cell as kubectl shows it. */
 function cell(obj: GrootObject, c: PrinterColumn, now: number): string {
   const v = evalJsonPath(obj, c.jsonPath);
-  if (v === undefined || v === null) return '<none>';
+  if (v === undefined || v === null) return ''; // kubectl leaves a missing cell blank
   if (c.type === 'date') return age(String(v), now);
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
