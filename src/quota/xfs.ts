@@ -12,7 +12,7 @@ import { QuotaError, SyscallError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 
 const log = logger('quota-xfs');
-const ENOENT = 2, ESRCH = 3, EINVAL = 22, ENOSYS = 38, EOPNOTSUPP = 95;
+const ENOENT = 2, EINVAL = 22, ENOSYS = 38, EOPNOTSUPP = 95;
 
 export interface XfsBackendOptions {
   storePath: string;
@@ -95,7 +95,7 @@ export class XfsQuotaBackend implements QuotaBackend {
       return this.withApi(() => xGetQuota(device, PRJQUOTA, id), () => getQuota(device, PRJQUOTA, id), what);
     } catch (e) {
       // XFS answers ENOENT for a project that has never been charged anything.
-      if (e instanceof QuotaError && e.cause instanceof SyscallError && [ENOENT, ESRCH].includes(e.cause.errno)) {
+      if (e instanceof QuotaError && e.cause instanceof SyscallError && e.cause.errno === ENOENT) {
         return { hardLimitBytes: 0, softLimitBytes: 0, usedBytes: 0, inodes: 0 };
       }
       throw e;
