@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, execFile, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, mkdir, open, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,38 +16,10 @@ import { fsGetXattr, FS_XFLAG_PROJINHERIT } from '../../dist/sys/ioctl.js';
 import { xGetQuota, getQuota, PRJQUOTA } from '../../dist/sys/quotactl.js';
 import { attachLoop, loopDevicesFor } from '../../dist/sys/loop.js';
 import { mount, umount, mountTable, mountOverlay, MS_NOATIME, MNT_DETACH } from '../../dist/sys/mount.js';
+import { test, summary, writeUpTo, refused, MiB } from './harness.mjs';
+import { engineSuite } from './xfs-engine.mjs';
 
-const MiB = 1024 * 1024;
 const here = dirname(fileURLToPath(import.meta.url));
-let passed = 0, failed = 0;
-
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}: ${e?.stack ?? e}`);
-  }
-}
-
-async function writeUpTo(path, total) {
-  let fh;
-  try { fh = await open(path, 'w'); } catch (e) { return { written: 0, error: e }; } // XFS: ENOSPC at create when full
-  const chunk = Buffer.alloc(MiB, 0x61);
-  let written = 0;
-  try {
-    while (written < total) written += (await fh.write(chunk, 0, Math.min(MiB, total - written))).bytesWritten;
-    await fh.sync();
-  } catch (e) {
-    return { written, error: e };
-  } finally {
-    await fh.close().catch(() => undefined);
-  }
-  return { written };
-}
 
 /**
  * Write with dd as an unprivileged user. ext4 (VFS quota) lets CAP_SYS_RESOURCE ignore hard
@@ -60,9 +32,6 @@ function ddAsNobody(path, mib) {
   try { size = statSync(path).size; } catch { /* not created */ }
   return { ok: r.status === 0, refused: /quota|space/i.test(r.stderr), size, stderr: r.stderr.trim().split('\n')[0] };
 }
-
-/** Node 20 has no name for EDQUOT ("Unknown system error -122"). */
-const refused = (e) => !!e && (e.code === 'EDQUOT' || e.code === 'ENOSPC' || e.errno === -122 || e.errno === -28);
 
 /** XFS forgets a project with no limit and no usage: ENOENT means all zero. */
 function quotaOf(device, id) {
@@ -264,14 +233,15 @@ async function main() {
     umount(estore, MNT_DETACH);
   }
 
+  await engineSuite(scratch);
+
   await rm(scratch, { recursive: true, force: true });
   console.log(`# suite took ${Date.now() - t0} ms`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
+  process.exitCode = summary() ? 0 : 1;
 }
 
 main().catch((e) => {
   console.log(`not ok - suite crashed: ${e?.stack ?? e}`);
-  console.log(`${passed} passed, ${failed + 1} failed`);
+  summary(1);
   process.exitCode = 1;
 });
