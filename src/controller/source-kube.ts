@@ -276,6 +276,7 @@ export class KubeSource implements Source {
 class Reflector {
   private stopped = false;
   private abort?: AbortController;
+  private cancel?: () => void;
   private wake?: () => void;
   private loop?: Promise<void>;
   private failures = 0;
@@ -288,6 +289,7 @@ class Reflector {
   async stop(): Promise<void> {
     this.stopped = true;
     this.abort?.abort();
+    this.cancel?.();
     this.wake?.();
     await this.loop;
   }
@@ -350,9 +352,11 @@ class Reflector {
       const finish = () => {
         if (settled) return;
         settled = true;
+        this.cancel = undefined;
         clearTimeout(guard);
         resolve({ outcome: gone ? 'gone' : failure ? 'error' : 'closed', rv: last, events, error: failure });
       };
+      this.cancel = () => { this.abort?.abort(); finish(); };
       this.src.watchClient().watch(this.path(), { labelSelector: this.src.selector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds },
         (type: string, obj: GrootObject & { code?: number; message?: string }) => {
           events++;

@@ -4,7 +4,11 @@
 // subresource, generation, finalizers + deletionTimestamp, merge and JSON patch, Table
 // responses built from the CRD printer columns, core v1 Events and Secrets.
 // Test knobs: dropWatches(), compact(), failRequests(), and direct object access.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { AddressInfo, Socket } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,11 +69,25 @@ export class FakeApiServer {
     }
   }
 
+  /** PEM of the server's self-signed certificate (the kubeconfig trusts exactly this). */
+  caPem = '';
+
   async start(): Promise<string> {
-    this.server = createServer((req, res) => { void this.handle(req, res); });
+    // TLS like a real API server: the client library verifies it against the kubeconfig's CA.
+    const dir = mkdtempSync(join(tmpdir(), 'groot-fakeapi-tls-'));
+    let key: string;
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+        '-days', '2', '-subj', '/CN=groot-fake-apiserver', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+      this.caPem = readFileSync(join(dir, 'cert.pem'), 'utf8');
+      key = readFileSync(join(dir, 'key.pem'), 'utf8');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    this.server = createServer({ cert: this.caPem, key }, (req, res) => { void this.handle(req, res); });
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this.url;
   }
 
@@ -83,7 +101,7 @@ export class FakeApiServer {
   writeKubeconfig(path: string): string {
     writeFileSync(path, JSON.stringify({
       apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-      clusters: [{ name: 'fake', cluster: { server: this.url } }],
+      clusters: [{ name: 'fake', cluster: { server: this.url, 'certificate-authority-data': Buffer.from(this.caPem).toString('base64') } }],
       users: [{ name: 'fake', user: { token: 'fake-token' } }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: 'default' } }],
     }));
@@ -406,6 +424,7 @@ export class FakeApiServer {
     let sel;
     try { sel = parseSelector(q.get('labelSelector')); } catch (e) { return this.send(res, 400, this.status(400, 'BadRequest', (e as Error).message)); }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders(); // as the API server does: the client sees the watch open before any event
     const socket = req.socket;
     let ended = false;
     const w: Watcher = {
