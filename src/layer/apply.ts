@@ -51,16 +51,18 @@ export async function applyLayer(blob: Readable, dir: string, expect: LayerExpec
     if (declared && declared !== kind) {
       log.warn({ layer: label, mediaType: expect.mediaType, detected: kind }, 'layer media type and content disagree on compression; using the content');
     }
-    decoder = createDecoder(kind, onTar);
+    // A failure while we wait for the next blob chunk stops the blob, so we notice at once.
+    decoder = createDecoder(kind, onTar, () => blob.destroy());
   };
 
+  const started = performance.now();
   const signal = opts.signal;
   const onAbort = () => blob.destroy(new AbortedError(`${label}: unpack aborted`, { cause: signal?.reason }));
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (signal?.aborted) throw new AbortedError(`${label}: unpack aborted`, { cause: signal.reason });
     for await (const c of blob) {
-      const chunk: Buffer = typeof c === 'string' ? Buffer.from(c) : c;
+      const chunk = asBuffer(c);
       compressedBytes += chunk.length;
       if (expect.size !== undefined && expect.size >= 0 && compressedBytes > expect.size) {
         throw new DigestMismatchError(`${label}: blob is larger than its declared size ${expect.size} bytes`);
@@ -96,15 +98,25 @@ export async function applyLayer(blob: Readable, dir: string, expect: LayerExpec
       throw new DigestMismatchError(`${label}: uncompressed tar digest (diffID) mismatch: expected ${expect.diffID}, got ${diffID}`);
     }
     writer.finish();
-    return { digest, diffID, compressedBytes, tarBytes, unpackedBytes: writer.unpackedBytes, entries: reader.entries };
+    const result = { digest, diffID, compressedBytes, tarBytes, unpackedBytes: writer.unpackedBytes, entries: reader.entries };
+    log.debug({ layer: label, compression: kind, ...result, ms: Math.round(performance.now() - started) }, 'layer unpacked');
+    return result;
   } catch (e) {
+    const cause = decoder?.failure ?? e; // the decoder's own error, not the premature close it caused
     decoder?.destroy();
     blob.destroy();
     writer.abort();
-    throw explain(e, label, kind, declared, reader.offset, signal);
+    throw explain(cause, label, kind, declared, reader.offset, signal);
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+function asBuffer(c: unknown): Buffer {
+  if (Buffer.isBuffer(c)) return c;
+  if (typeof c === 'string') return Buffer.from(c);
+  if (c instanceof Uint8Array) return Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  throw new TypeError(`layer blob stream yielded a ${typeof c}, not bytes`);
 }
 
 /** Turn whatever failed into an error that names the layer. */

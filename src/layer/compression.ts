@@ -43,16 +43,22 @@ export interface Decoder {
   write(chunk: Buffer): Promise<void> | void;
   end(): Promise<void> | void;
   destroy(): void;
+  /** The first error (from decoding or from `out`), once there is one. */
+  readonly failure: unknown;
 }
 
 /** Output chunk size: fewer, larger chunks mean less per-chunk overhead downstream. */
 const CHUNK = 256 * 1024;
 
-export function createDecoder(kind: Compression, out: (chunk: Buffer) => void): Decoder {
-  if (kind === 'none') return { write: out, end() {}, destroy() {} };
-  if (kind === 'gzip') return new StreamDecoder(kind, zlib.createGunzip({ chunkSize: CHUNK }), out);
+/**
+ * `out` gets the decoded bytes; `onFailure` is told when decoding or `out` fails while the
+ * caller is not waiting on write()/end() (e.g. to stop reading the source).
+ */
+export function createDecoder(kind: Compression, out: (chunk: Buffer) => void, onFailure: () => void = () => {}): Decoder {
+  if (kind === 'none') return { write: out, end() {}, destroy() {}, failure: undefined };
+  if (kind === 'gzip') return new StreamDecoder(kind, zlib.createGunzip({ chunkSize: CHUNK }), out, onFailure);
   const native = (zlib as unknown as { createZstdDecompress?: (o: object) => Transform }).createZstdDecompress;
-  if (native) return new StreamDecoder(kind, native({ chunkSize: CHUNK }), out);
+  if (native) return new StreamDecoder(kind, native({ chunkSize: CHUNK }), out, onFailure);
   return new FzstdDecoder(out);
 }
 
@@ -74,13 +80,13 @@ class StreamDecoder implements Decoder {
   private queued = 0;
   private scheduled = false;
 
-  constructor(kind: Compression, private readonly z: Transform, private readonly out: (chunk: Buffer) => void) {
+  constructor(kind: Compression, private readonly z: Transform, private readonly out: (chunk: Buffer) => void,
+    private readonly onFailure: () => void) {
     z.on('data', (chunk: Buffer) => {
       if (this.error !== undefined) return;
       this.queue.push(chunk);
       this.queued += chunk.length;
       if (this.queued >= QUEUE_LIMIT) z.pause();
-      if (process.env.LW_SYNC) { this.deliver(); return; }
       if (!this.scheduled) {
         this.scheduled = true;
         queueMicrotask(() => this.deliver());
@@ -116,11 +122,17 @@ class StreamDecoder implements Decoder {
     w?.();
   }
 
+  get failure(): unknown {
+    return this.error;
+  }
+
   private fail(e: unknown): void {
-    if (this.error === undefined) this.error = e ?? new Error('decoder failed');
+    if (this.error !== undefined) return;
+    this.error = e ?? new Error('decoder failed');
     this.queue.length = 0;
     this.z.destroy();
     this.notify();
+    this.onFailure();
   }
 
   private wait(): Promise<void> {
@@ -152,6 +164,7 @@ class StreamDecoder implements Decoder {
 class FzstdDecoder implements Decoder {
   private readonly d: FzstdDecompress;
   private outError: unknown;
+  failure: unknown;
 
   constructor(out: (chunk: Buffer) => void) {
     // fzstd may reuse its window buffer: `out` consumes each chunk before returning.
@@ -167,10 +180,12 @@ class FzstdDecoder implements Decoder {
   }
 
   private push(chunk: Uint8Array, final: boolean): void {
+    if (this.failure !== undefined) throw this.failure;
     try {
       this.d.push(chunk, final);
     } catch (e) {
-      throw e === this.outError ? e : new DecodeError('zstd', e);
+      this.failure = e === this.outError ? e : new DecodeError('zstd', e);
+      throw this.failure;
     }
   }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { applyLayer } from '../../src/layer/index.js';
-import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, isGrootError } from '../../src/errors/index.js';
+import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, UnsafeLayerError, isGrootError } from '../../src/errors/index.js';
 import { tar, type TarEntry } from '../helpers/tar.js';
 import { compress, sha256 } from '../helpers/oci.js';
 import { snapshot, hardlinkGroups, streamOf, tempDir, removeDir, openFds, comparable } from './layer-tree.js';
@@ -317,6 +317,15 @@ describe('applyLayer: verification errors name the layer and what did not match'
     const e = await rejection(applyLayer(src, freshDir(), { label: LABEL }));
     expect(e).toBeInstanceOf(InvalidLayerError);
     expect(e.message).toBe(`${LABEL}: reading the layer failed: connection reset`);
+  });
+
+  test('a bad entry stops a stalled blob at once (no waiting for more bytes)', async () => {
+    const bad = gzipSync(tar([{ name: '../escape', content: 'x' }]));
+    let sent = false;
+    const src = new Readable({ read() { if (!sent) { sent = true; this.push(bad.subarray(0, bad.length - 8)); } } }); // then silence
+    const e = await rejection(applyLayer(src, freshDir(), { label: LABEL }));
+    expect(e).toBeInstanceOf(UnsafeLayerError);
+    expect(src.destroyed).toBe(true);
   });
 
   test('no file handle stays open after failures (file streams are closed)', async () => {
