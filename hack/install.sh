@@ -37,6 +37,10 @@ PACKAGES=(
   tmux                             # TTY progress display test
 )
 
+# kubectl, for the controller's tests against the fake API server: Debian's kubernetes-client
+# when the machine brings none of its own.
+command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
