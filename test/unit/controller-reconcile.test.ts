@@ -1,0 +1,173 @@
+// Controller behaviour over both sources (the same scenarios, drop-ins and Kubernetes),
+// with an in-memory engine.
+import { Controller, type ControllerOptions } from '../../src/controller/controller.js';
+import { Records } from '../../src/controller/records.js';
+import { getCondition, type Condition } from '../../src/api/index.js';
+import { FakeEngine } from '../helpers/controller-fake-engine.js';
+import { HARNESSES, type SourceHarness } from '../helpers/controller-source-harness.js';
+import { waitFor, sleep } from '../helpers/controller-wait.js';
+
+const D1 = 'sha256:' + '1'.repeat(64);
+const D2 = 'sha256:' + '2'.repeat(64);
+
+describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
+  let h: SourceHarness; let engine: FakeEngine; let ctl: Controller | undefined;
+
+  beforeEach(async () => {
+    h = await makeHarness();
+    engine = new FakeEngine(h.storePath);
+    engine.images.set('oci:///img:v1', { digest: D1, layers: 2, size: 4000 });
+    engine.images.set('oci:///img:v2', { digest: D2, layers: 3, size: 5000 });
+  });
+  afterEach(async () => { await ctl?.stop(500); ctl = undefined; await h.close(); });
+
+  const start = async (o: Partial<ControllerOptions> = {}) => {
+    ctl = new Controller({ engine, source: h.make(), settings: { usageMs: 200, progressMs: 0, unsyncedRetryMs: 100 }, queue: { baseDelayMs: 20, maxDelayMs: 200 }, ...o });
+    await ctl.start();
+    await waitFor('controller ready', () => ctl!.ready());
+    return ctl;
+  };
+  const cond = async (kind: 'Image' | 'RootFS', name: string, type = 'Ready') => getCondition((await h.readStatus(kind, name))?.conditions as Condition[] | undefined, type);
+  const until = (kind: 'Image' | 'RootFS', name: string, reason: string, ms = 4000) => waitFor(`${kind} ${name} ${reason}`, async () => (await cond(kind, name))?.reason === reason, ms);
+  const img = (name: string, source = 'oci:///img:v1', extra = {}) => h.put({ kind: 'Image', name, spec: { source, ...extra } });
+  const rfs = (name: string, spec: Record<string, unknown> = {}) => h.put({ kind: 'RootFS', name, spec: { image: 'base', ...spec } });
+
+  test('a RootFS waits for its Image and becomes Ready when the Image does', async () => {
+    await rfs('app', { diskLimitBytes: 4096 });
+    await start();
+    await until('RootFS', 'app', 'ImageNotFound');
+    expect((await cond('RootFS', 'app', 'ImageReady'))?.message).toMatch(/Image default\/base does not exist/);
+    await img('base');
+    await until('RootFS', 'app', 'Mounted');
+    const st = await h.readStatus('RootFS', 'app');
+    expect(st).toMatchObject({ observedGeneration: 1, path: `${h.storePath}/images/app/rootfs`, imageDigest: D1, usage: { totalBytesUsed: 1000, quotaSizeBytes: 4096 } });
+    expect(st?.mounts).toBeUndefined();
+    expect((st?.conditions as Condition[]).map((c) => c.type)).toEqual(['Ready', 'ImageReady', 'Mounted', 'QuotaApplied']);
+    expect(await h.readStatus('Image', 'base')).toMatchObject({ digest: D1, layers: 2, size: { unpackedBytes: 4000 } });
+    expect(engine.pins.get('controller_default_base')).toBe(D1);
+    expect(engine.count('create')).toBe(1);
+  });
+
+  test('spec.mount false: created unmounted, status.mounts says how', async () => {
+    await img('base'); await rfs('lazy', { mount: false });
+    await start();
+    await until('RootFS', 'lazy', 'Created');
+    const st = await h.readStatus('RootFS', 'lazy');
+    expect(st?.mounts).toEqual([expect.objectContaining({ destination: '/', type: 'overlay' })]);
+    expect((await cond('RootFS', 'lazy', 'Mounted'))?.reason).toBe('MountDelegated');
+  });
+
+  test('changing an immutable field is refused in status and not applied; reverting heals', async () => {
+    await img('base'); await rfs('app', { diskLimitBytes: 1000 });
+    await start();
+    await until('RootFS', 'app', 'Mounted');
+    await rfs('app', { diskLimitBytes: 2000 });
+    await until('RootFS', 'app', 'ImmutableFieldChanged');
+    const c = await cond('RootFS', 'app');
+    expect(c?.message).toMatch(/spec\.diskLimitBytes 1000 -> 2000/);
+    expect(c?.observedGeneration).toBe(2);
+    expect(engine.count('create')).toBe(1);
+    expect(engine.count('delete')).toBe(0);
+    expect(engine.rootfs.get('app')?.diskLimitBytes).toBe(1000);
+    await rfs('app', { diskLimitBytes: 1000 });
+    await until('RootFS', 'app', 'Mounted');
+    expect(engine.count('create')).toBe(1);
+  });
+
+  test('an invalid spec is reported naming the field, changes nothing, and heals when fixed', async () => {
+    await img('base'); await rfs('app', { image: 'Not A Name' });
+    await start();
+    await until('RootFS', 'app', 'InvalidSpec');
+    expect((await cond('RootFS', 'app'))?.message).toMatch(/RootFS default\/app.*spec\.image: must be an Image name or a source/);
+    expect(engine.count('create')).toBe(0);
+    await rfs('app');
+    await until('RootFS', 'app', 'Mounted');
+  });
+
+  test('deleting a RootFS unmounts and removes it; deleting the Image unpins it', async () => {
+    await img('base'); await rfs('app');
+    await start();
+    await until('RootFS', 'app', 'Mounted');
+    await h.remove('RootFS', 'app');
+    await waitFor('engine delete', () => !engine.rootfs.has('app'));
+    expect(await new Records(h.storePath).getRootfs('app')).toBeUndefined();
+    await waitFor('status gone', async () => (await h.readStatus('RootFS', 'app')) === undefined);
+    await h.remove('Image', 'base');
+    await waitFor('unpinned', () => !engine.pins.has('controller_default_base'));
+  });
+
+  test('a failed pull is reported and retried with backoff until it works', async () => {
+    engine.failures.set('pull', new Error('registry unreachable'));
+    await img('base'); await rfs('app');
+    await start();
+    await until('Image', 'base', 'PullFailed');
+    expect((await cond('Image', 'base'))?.message).toMatch(/pull of oci:\/\/\/img:v1 failed: registry unreachable/);
+    await until('RootFS', 'app', 'WaitingForImage');
+    const tries = engine.count('pull');
+    await waitFor('retries', () => engine.count('pull') >= tries + 2);
+    engine.failures.delete('pull');
+    await until('RootFS', 'app', 'Mounted');
+  });
+
+  test('pullPolicy Always re-resolves every resync period; IfNotPresent pulls once', async () => {
+    await img('always', 'oci:///img:v1', { pullPolicy: 'Always' });
+    await img('once', 'oci:///img:v2');
+    await start({ settings: { resyncMs: 300, usageMs: 1000, progressMs: 0, unsyncedRetryMs: 100 } });
+    await until('Image', 'always', 'Pulled'); await until('Image', 'once', 'Pulled');
+    await sleep(1000);
+    const pulls = engine.calls.filter((c) => c.op === 'pull');
+    expect(pulls.filter((c) => c.arg === 'oci:///img:v1').length).toBeGreaterThanOrEqual(3);
+    expect(pulls.filter((c) => c.arg === 'oci:///img:v2').length).toBe(1);
+  });
+
+  test('restart: remounts what lost its mount, removes what lost its object, leaves the rest alone', async () => {
+    await img('base'); await rfs('keep'); await rfs('gone');
+    await start();
+    await until('RootFS', 'keep', 'Mounted'); await until('RootFS', 'gone', 'Mounted');
+    await ctl!.stop(500); ctl = undefined;
+    // While the controller is down: a reboot takes the mounts, one object is deleted,
+    // and Garden makes a root filesystem of its own in the same store.
+    for (const r of engine.rootfs.values()) r.mounted = false;
+    await h.remove('RootFS', 'gone');
+    await engine.create({ id: 'garden-container', source: 'oci:///img:v1' });
+    await start();
+    await waitFor('orphan removed', () => !engine.rootfs.has('gone'));
+    await waitFor('remounted', () => engine.rootfs.get('keep')?.mounted === true);
+    expect(engine.calls.filter((c) => c.op === 'remount').map((c) => c.arg)).toEqual(['keep']);
+    expect(engine.rootfs.has('garden-container')).toBe(true);
+    expect(engine.count('create')).toBe(3); // 2 + Garden's: nothing recreated
+  });
+
+  test('while the source is unreadable nothing is removed', async () => {
+    await img('base'); await rfs('app');
+    await start();
+    await until('RootFS', 'app', 'Mounted');
+    await h.breakSource();
+    await sleep(1500);
+    expect(engine.count('delete')).toBe(0);
+    expect(engine.rootfs.has('app')).toBe(true);
+    await h.healSource();
+    await sleep(500);
+    expect(engine.count('delete')).toBe(0);
+  });
+
+  test('garbage collection runs on its own when a threshold is configured', async () => {
+    await start({ gcThresholdBytes: 1, gcIntervalMs: 100 });
+    await waitFor('clean called', () => engine.cleaned >= 2);
+    expect(engine.calls.find((c) => c.op === 'clean')?.arg).toBe('1');
+  });
+
+  test('graceful shutdown aborts in-flight work past the deadline and leaves no record behind', async () => {
+    let release!: () => void;
+    engine.gates.set('create', new Promise<void>((r) => { release = r; }));
+    await img('base'); await rfs('app');
+    await start();
+    await waitFor('create in flight', () => engine.count('create') === 1);
+    const t0 = Date.now();
+    await ctl!.stop(200); ctl = undefined;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    release();
+    expect(engine.rootfs.has('app')).toBe(false);
+    expect(await new Records(h.storePath).getRootfs('app')).toBeUndefined();
+  });
+});
