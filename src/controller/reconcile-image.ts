@@ -99,9 +99,11 @@ export class ImageReconciler {
       writing = writing.then(() => (done ? undefined : statuses.trySet(obj, snapshot)));
     };
 
-    const creds = await source.credentials(obj);
+    let release = async () => {};
     const t0 = Date.now();
     try {
+      const creds = await source.credentials(obj);
+      release = creds.release;
       const info = await engine.pull(spec.source, {
         ...pullOptions(spec),
         ...creds.options,
@@ -138,7 +140,7 @@ export class ImageReconciler {
       source.event(obj, 'Warning', 'Failed', message);
       throw e;
     } finally {
-      await creds.release();
+      await release();
     }
   }
 
