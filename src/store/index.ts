@@ -8,3 +8,4 @@ export * from './rootfs-records.js';
 export * from './mounts.js';
 export * from './store.js';
 export * from './pull.js';
+export * from './inherit.js';

@@ -11,6 +11,7 @@ import { AbortedError, InvalidImageError, QuotaExceededError, isGrootError } fro
 import { logger } from '../log/index.js';
 import type { Store } from './store.js';
 import type { VolumeMeta } from './volumes.js';
+import { inheritImplicitDirs } from './inherit.js';
 
 const log = logger('store.pull');
 
@@ -107,7 +108,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
     if (errors.length > 0) throw firstRealError(errors);
     if (opts.signal?.aborted) throw new AbortedError(`pull of ${source} aborted`);
 
-    const volumes = metas as VolumeMeta[];
+    const volumes = await inheritImplicitDirs(store, metas as VolumeMeta[], opts.signal);
     const unpackedSize = volumes.reduce((s, m) => s + m.size, 0);
     if (cap && unpackedSize > cap) throw tooBig(source, unpackedSize, cap);
     const info: ImageInfo = {

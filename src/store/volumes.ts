@@ -27,6 +27,10 @@ export interface VolumeMeta {
   shortLink: string;
   /** False when unpacked with layer validation skipped. */
   verified: boolean;
+  /** Parent dirs the layer did not declare (see ApplyResult.implicitDirs). */
+  implicitDirs?: string[];
+  /** Whether implicitDirs already carry the attributes of the layers below (see inherit.ts). */
+  inherited?: boolean;
   createdAt: string;
   lastUsedAt: string;
 }
@@ -87,7 +91,11 @@ export class VolumeStore {
         if (old) await unlinkQuiet(this.layout.link(old.shortLink));
         const shortLink = await this.makeLink(key);
         const now = new Date().toISOString();
-        const meta: VolumeMeta = { ...origin, size: result.unpackedBytes, shortLink, createdAt: now, lastUsedAt: now };
+        const implicit = result.implicitDirs ?? [];
+        const meta: VolumeMeta = {
+          ...origin, size: result.unpackedBytes, shortLink, createdAt: now, lastUsedAt: now,
+          ...(implicit.length > 0 ? { implicitDirs: implicit, inherited: false } : {}),
+        };
         await writeRecord(this.layout.volumeMeta(key), meta);
         await rename(tmp, final);
         await fsyncPath(this.layout.volumesDir);
@@ -178,6 +186,11 @@ export class VolumeStore {
     } finally {
       await lock.release();
     }
+  }
+
+  /** Rewrite a volume's record (the caller holds its chain lock). */
+  async update(meta: VolumeMeta): Promise<void> {
+    await writeRecord(this.layout.volumeMeta(digestKey(meta.chainID)), meta);
   }
 
   private async linkOk(short: string, key: string): Promise<boolean> {
