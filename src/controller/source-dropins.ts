@@ -249,12 +249,13 @@ export class DropinSource implements Source {
     try { text = await readFile(f, 'utf8'); } catch (e) {
       return { sig, objects: prev?.objects ?? [], problems: [{ where: f, message: `cannot read: ${messageOf(e)}` }] };
     }
-    const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false });
+    const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
     const problems: SourceProblem[] = [];
     docs.forEach((doc, i) => {
       for (const err of doc.errors) {
         const pos = err.linePos?.[0] ? `, line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
-        problems.push({ where: f, message: `not valid YAML (document ${i + 1}${pos}): ${err.message.split('\n')[0]}` });
+        const what = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        problems.push({ where: f, message: `not valid YAML (document ${i + 1}${pos}): ${what}` });
       }
     });
     if (problems.length) {
