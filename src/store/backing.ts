@@ -57,10 +57,12 @@ export async function initStore(o: InitStoreOptions): Promise<InitStoreResult> {
   if (fs !== 'xfs' && fs !== 'btrfs') throw new InvalidArgumentError(`store filesystem ${JSON.stringify(o.fs)} is not one of xfs, btrfs`);
 
   await mkdir(dirname(storePath), { recursive: true });
-  const lock = await lockFile(lockPath(storePath), 'exclusive');
+  const backing = backingFilePath(storePath);
+  // Only making or mounting a backing store needs the lock (and its file beside the store).
+  const needsLock = !(await isMountpoint(storePath)) && (size > 0 || (await exists(backing)));
+  const lock = needsLock ? await lockFile(lockPath(storePath), 'exclusive') : undefined;
   try {
     let action: InitStoreResult['action'] = 'none';
-    const backing = backingFilePath(storePath);
     if (await isMountpoint(storePath)) {
       log.debug({ store: storePath }, 'store is mounted already: used as it is');
     } else if (await exists(backing)) {
@@ -78,7 +80,7 @@ export async function initStore(o: InitStoreOptions): Promise<InitStoreResult> {
     if (quota.kind === 'none') await warnQuotasOff(storePath, quota.reason);
     return { action, backingFile: (await exists(backing)) ? backing : undefined, quota };
   } finally {
-    await lock.release();
+    await lock?.release();
   }
 }
 

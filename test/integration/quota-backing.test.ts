@@ -89,6 +89,7 @@ maybe('backing store', () => {
     const r = await initStore({ storePath: store });
     expect(r.action).toBe('none');
     expect(r.backingFile).toBeUndefined();
+    expect(await readdir(tmp)).toEqual(['plain']); // no backing file, no lock file beside it
     expect((await stat(store)).mode & 0o777).toBe(0o700);
     expect(r.quota).toEqual(await detectQuota(store));
     expect(await ensureStoreMounted(store)).toBe(false);
