@@ -75,6 +75,7 @@ export class OverlayEngine implements Engine {
         const quotaBytes = upperLimit(diskLimit, exclude, info.unpackedSize);
         const linked: VolumeMeta[] = [];
         for (const v of volumes) linked.push(await this.store.volumes.withLink(v, o.signal));
+        await this.store.volumes.touch(linked, o.signal);
         const topFirst = [...linked].reverse();
         const dirs = overlayDirs(o.id, topFirst.map((v) => this.store.volumes.relativeLowerPath(v)));
         const mount = mountSpec(L, dirs);

@@ -119,7 +119,9 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
       compressedSize: resolved.compressedSize,
       unpackedSize,
     };
-    await store.images.put(info);
+    // Warm path: the record is already there as it would be written (saves two fsyncs).
+    const known = await store.images.get(info.digest);
+    if (!known || !sameImage(known, info)) await store.images.put(info);
     log.debug({ source, digest: info.digest, layers: layers.length, unpacked: created.length }, 'pulled');
     return { info, volumes };
   } finally {
@@ -143,4 +145,9 @@ function tooBig(source: string, size: number, cap: number): QuotaExceededError {
 /** The failure that caused the abort, not the aborts it caused in sibling unpacks. */
 function firstRealError(errors: unknown[]): unknown {
   return errors.find((e) => !(isGrootError(e, 'GROOT_ABORTED') || (e instanceof Error && e.name === 'AbortError'))) ?? errors[0];
+}
+
+function sameImage(a: ImageInfo, b: ImageInfo): boolean {
+  return a.source === b.source && a.unpackedSize === b.unpackedSize && a.compressedSize === b.compressedSize
+    && JSON.stringify(a.chainIDs) === JSON.stringify(b.chainIDs) && JSON.stringify(a.config) === JSON.stringify(b.config);
 }

@@ -35,6 +35,9 @@ export interface VolumeMeta {
   lastUsedAt: string;
 }
 
+/** How stale a volume's lastUsedAt may get before a use rewrites it. */
+export const TOUCH_EVERY_MS = 60 * 60 * 1000;
+
 export interface VolumeOrigin { chainID: string; diffID: string; digest: string; source: string; verified: boolean }
 
 /** Unpacks a layer into `dir` (an empty dir it may fill). */
@@ -185,6 +188,25 @@ export class VolumeStore {
       return fixed;
     } finally {
       await lock.release();
+    }
+  }
+
+  /**
+   * Note that volumes were used now. Coarse (at most once per TOUCH_EVERY_MS per volume), so
+   * a warm create does not rewrite a record per layer. The caller holds the store lock.
+   */
+  async touch(metas: VolumeMeta[], signal?: AbortSignal): Promise<void> {
+    const now = Date.now();
+    for (const m of metas) {
+      if (now - Date.parse(m.lastUsedAt) < TOUCH_EVERY_MS) continue;
+      const key = digestKey(m.chainID);
+      const lock = await this.locks.chain(key, signal);
+      try {
+        const current = await this.readByKey(key);
+        if (current) await this.update({ ...current, lastUsedAt: new Date(now).toISOString() });
+      } finally {
+        await lock.release();
+      }
     }
   }
 

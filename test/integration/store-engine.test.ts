@@ -348,3 +348,21 @@ test('capacity is the size of the store filesystem', async () => {
   const s = await statfs(storePath);
   expect(await engine.capacity()).toBe(s.blocks * s.bsize);
 });
+
+test('volume records say when a volume was made and (coarsely) last used', async () => {
+  const src = await layout('img', [base]);
+  await engine.pull(src);
+  const key = volumes()[0]!;
+  const metaPath = join(storePath, 'meta', 'volumes', `${key}.json`);
+  const meta = JSON.parse(readFileSync(metaPath, 'utf8'));
+  expect(meta).toMatchObject({ chainID: `sha256:${key}`, source: src, verified: true });
+  expect(meta.size).toBeGreaterThan(0);
+  expect(Date.parse(meta.createdAt)).toBeGreaterThan(Date.now() - 60_000);
+  const old = new Date(Date.now() - 2 * 24 * 3600 * 1000).toISOString();
+  writeFileSync(metaPath, JSON.stringify({ ...meta, lastUsedAt: old }));
+  await engine.create({ id: 'user', source: src });
+  const after = JSON.parse(readFileSync(metaPath, 'utf8'));
+  expect(Date.parse(after.lastUsedAt)).toBeGreaterThan(Date.now() - 60_000);
+  expect(after.createdAt).toBe(meta.createdAt);
+  expect(after.shortLink).toBe(meta.shortLink);
+});
