@@ -1,7 +1,8 @@
 // Project quotas (XFS, and ext4 mounted with prjquota) through libc: FS_IOC_FSSETXATTR puts a
 // project id with PROJINHERIT on the rootfs dir, so everything made below it is charged to
 // that project; quotactl sets the project's block limit and reads its usage.
-import { mkdir, readdir, lstat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, lstat, stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QuotaBackend } from './types.js';
 import { ProjectIds } from './project-ids.js';
@@ -122,8 +123,25 @@ export class XfsQuotaBackend implements QuotaBackend {
   /** The block device under dir's filesystem: quotactl addresses a filesystem by it. */
   private async device(dir: string): Promise<string> {
     const m = await mountOf(dir);
-    if (!m || !m.source.startsWith('/')) throw new QuotaError(`cannot find the block device of the filesystem holding ${dir}`);
-    return m.source;
+    if (m && m.source.startsWith('/') && existsSync(m.source)) return m.source;
+    // Some systems show the root filesystem as /dev/root, which has no node: go by st_dev.
+    const byDev = await blockDeviceOf(dir);
+    if (byDev) return byDev;
+    throw new QuotaError(`cannot find the block device of the filesystem holding ${dir} (mount source ${m?.source ?? 'unknown'})`);
+  }
+}
+
+/** The /dev node of the block device holding path, found by its st_dev (undefined when it has none). */
+export async function blockDeviceOf(path: string): Promise<string | undefined> {
+  try {
+    const dev = (await stat(path, { bigint: true })).dev;
+    const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+    const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+    const uevent = await readFile(`/sys/dev/block/${major}:${minor}/uevent`, 'utf8');
+    const name = /^DEVNAME=(.+)$/m.exec(uevent)?.[1];
+    return name && existsSync(`/dev/${name}`) ? `/dev/${name}` : undefined;
+  } catch {
+    return undefined;
   }
 }
 

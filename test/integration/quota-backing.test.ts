@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initStore, ensureStoreMounted, deleteStore, capacity, backingFilePath } from '../../src/store/backing.js';
 import { detectQuota, detectQuotaBackend } from '../../src/quota/index.js';
+import { blockDeviceOf } from '../../src/quota/xfs.js';
 import { loopDevicesFor, detachLoop } from '../../src/sys/loop.js';
 import { umount, mountTable, MNT_DETACH } from '../../src/sys/mount.js';
 
@@ -35,6 +36,7 @@ maybe('backing store', () => {
     expect(m.fstype).toBe('xfs');
     expect(m.options.split(',')).toContain('noatime');
     expect(m.source).toMatch(/^\/dev\/loop\d+$/);
+    expect(await blockDeviceOf(join(store))).toBe(m.source); // what quotactl is given when mountinfo says /dev/root
     expect((await stat(store)).mode & 0o777).toBe(0o700);
     const prj = /(^|,)(prjquota|pquota)(,|$)/.test(m.superOptions);
     // This build machine's kernel has no XFS quota: the store works with quotas off, and says why.
