@@ -7,7 +7,7 @@ import { logger } from '../log/index.js';
 import { Controller } from './controller.js';
 import { DropinSource } from './source-dropins.js';
 import type { Source } from './source.js';
-import { serveHttp } from './http.js';
+import { parseAddress, serveHttp } from './http.js';
 import type { ControllerSettings } from './config.js';
 
 const log = logger('controller');
@@ -42,6 +42,7 @@ export async function makeSource(s: ControllerSettings, storePath: string): Prom
 
 export async function runController(o: RunOptions): Promise<Running> {
   const s = o.settings;
+  if (s.metricsAddress && s.metricsAddress !== 'off') parseAddress(s.metricsAddress); // bad flags fail before anything starts
   const source = await makeSource(s, o.storePath);
   const engine = await o.openEngine({ storePath: o.storePath });
   const controller = new Controller({
