@@ -1,5 +1,5 @@
 // The engine: root filesystems on overlay over the store's volumes, with quotas.
-import { mkdir, readdir, rm, stat, chown, chmod, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, lstat, chown, chmod, statfs } from 'node:fs/promises';
 import { join, resolve, relative, sep } from 'node:path';
 import { logger } from '../log/index.js';
 import { InvalidArgumentError, InvalidImageError, QuotaExceededError, RootfsExistsError, RootfsNotFoundError, isGrootError } from '../errors/index.js';
@@ -228,6 +228,10 @@ export class OverlayEngine implements Engine {
   private async teardown(id: string, dir: string): Promise<void> {
     if (!(await exists(dir))) return;
     await unmountTree(dir);
+    if (!(await isDir(dir))) {
+      await rm(dir, { force: true }); // not ours to understand: a stray file in images/
+      return;
+    }
     // Contents first: the quota backend's release may need the dir itself (a btrfs subvolume).
     for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
     await this.quota.release(dir);
@@ -267,5 +271,11 @@ async function copyRootAttrs(from: string, to: string): Promise<void> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return isDir(path).then((d) => d, () => true);
+  try {
+    await lstat(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
 }

@@ -59,6 +59,7 @@ async function makeDebris(): Promise<{ halfRoot: string; orphanKey: string }> {
   mountOverlay({ lowers: lower, upper: join(half, 'diff'), work: join(half, 'workdir'), target: join(half, 'rootfs') });
   expect(await mounted(join(half, 'rootfs'))).toBe(true);
   mkdirSync(S('images', 'halfdeleted', 'diff'), { recursive: true });
+  writeFileSync(S('images', 'stray-file'), 'not a rootfs');
   // A record whose dir is gone.
   writeFileSync(S('meta', 'rootfs', 'ghost.json'), JSON.stringify({ ...rec, id: 'ghost', path: S('images/ghost/rootfs'), quotaBytes: 0, imageSize: 0 }));
   expect(readFileSync(join(rootfs.path, 'top.txt'), 'utf8')).toBe('top');
