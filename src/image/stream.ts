@@ -9,6 +9,12 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
 
 /** Attach abort and progress reporting to a stream without changing its bytes. */
 export function withLayerOptions(stream: Readable, opts: OpenLayerOptions | undefined): Readable {
+  // Already aborted: addAbortSignal would destroy the stream with an 'error' emitted before
+  // the caller can listen for it, which crashes the process. Fail the open instead.
+  if (opts?.signal?.aborted) {
+    stream.destroy();
+    throwIfAborted(opts.signal, 'layer stream');
+  }
   let out = stream;
   if (opts?.onBytes) {
     const onBytes = opts.onBytes;
