@@ -1,10 +1,12 @@
 // The grootfs-compatible CLI end to end: the real built binary (`node bin/groot.js`), as
 // root, against temporary stores, with real overlay mounts.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OciLayoutBuilder, sha256 } from '../helpers/oci.js';
-import { groot, removeWithMounts, type CliResult } from '../helpers/cli.js';
+import { GROOT_BIN, groot, removeWithMounts, type CliResult } from '../helpers/cli.js';
 import { mount, mountTable, umount, MNT_DETACH } from '../../src/sys/index.js';
 
 const MiB = 1024 * 1024;
@@ -297,4 +299,35 @@ test('a rootfs tarball (no config) works as a source', async () => {
   execFileSync('tar', ['-C', src, '-cf', tarPath, '.']);
   const spec = json(await groot(['--store', store, 'create', tarPath, 't1']));
   expect(await readFile(join(spec.root.path, 'etc', 'stack'), 'utf8')).toBe('cflinuxfs\n');
+});
+
+test('SIGTERM during create: exit 1 with a message, nothing half-made left behind', async () => {
+  const store = await newStore();
+  const big = join(dir, 'big-layout');
+  const b = new OciLayoutBuilder(big);
+  await b.image({ tag: 'big', layers: [1, 2, 3, 4].map((i) => [{ name: `data${i}`, content: randomBytes(24 * MiB) }]) });
+  await b.finish();
+  const child = spawn(process.execPath, [GROOT_BIN, '--store', store, 'create', `oci://${big}:big`, 'sig'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (c) => { stdout += c; });
+  let stderr = '';
+  child.stderr.on('data', (c) => { stderr += c; });
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code))); // close: after stdout is drained
+  // Wait until unpacking has started (a volume dir being written), then stop it.
+  for (let i = 0; i < 600; i++) {
+    const v = await readdir(join(store, 'volumes')).catch(() => [] as string[]);
+    if (v.length > 0) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  child.kill('SIGTERM');
+  const code = await exited;
+  expect(code).toBe(1);
+  // An unhandled stream error would crash with a stack on stderr and nothing on stdout.
+  expect({ stdout, crash: /Unhandled|at .*node:internal/.test(stderr) }).toEqual({ stdout: expect.stringMatching(/abort/i), crash: false });
+  expect(stdout).toContain(`oci://${big}:big`);
+  expect(await readdir(join(store, 'images'))).toEqual([]);
+  expect((await readdir(join(store, 'volumes'))).filter((n) => n.includes('incomplete'))).toEqual([]);
+  expect(await groot(['--store', store, 'list'])).toMatchObject({ code: 0, stdout: 'Store empty\n' });
+  // The store still works afterwards.
+  json(await groot(['--store', store, 'create', `oci://${layout}:latest`, 'after']));
 });
