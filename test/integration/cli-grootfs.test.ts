@@ -1,6 +1,6 @@
 // The grootfs-compatible CLI end to end: the real built binary (`node bin/groot.js`), as
 // root, against temporary stores, with real overlay mounts.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -294,7 +294,6 @@ test('a rootfs tarball (no config) works as a source', async () => {
   const src = join(dir, 'rootfs-src');
   await mkdir(join(src, 'etc'), { recursive: true });
   await writeFile(join(src, 'etc', 'stack'), 'cflinuxfs\n');
-  const { execFileSync } = await import('node:child_process');
   const tarPath = join(dir, 'rootfs.tar');
   execFileSync('tar', ['-C', src, '-cf', tarPath, '.']);
   const spec = json(await groot(['--store', store, 'create', tarPath, 't1']));
@@ -330,4 +329,32 @@ test('SIGTERM during create: exit 1 with a message, nothing half-made left behin
   expect(await groot(['--store', store, 'list'])).toMatchObject({ code: 0, stdout: 'Store empty\n' });
   // The store still works afterwards.
   json(await groot(['--store', store, 'create', `oci://${layout}:latest`, 'after']));
+});
+
+test('init-store --store-size-bytes: a loop-mounted XFS store; capacity, create, delete-store all use it', async () => {
+  const store = join(dir, `store${++storeN}`);
+  const size = 512 * MiB;
+  expect(await groot(['--store', store, 'init-store', '--store-size-bytes', String(size)])).toMatchObject({ code: 0, stdout: '' });
+  try {
+    const m = (await mountTable()).find((x) => x.mountpoint === store);
+    expect(m?.fstype).toBe('xfs');
+    expect(m?.source).toMatch(/^\/dev\/loop\d+$/);
+    expect((await stat(`${store}.backing-store`)).size).toBe(size);
+    const cap = json(await groot(['--store', store, 'capacity'])).capacity;
+    expect(cap).toBeGreaterThan(0.8 * size);
+    expect(cap).toBeLessThanOrEqual(size);
+    const spec = json(await groot(['--store', store, 'create', `oci://${layout}:latest`, 'x']));
+    expect(await readFile(join(spec.root.path, 'etc', 'app'), 'utf8')).toBe('app layer\n');
+    expect((await mountTable()).find((x) => x.mountpoint === spec.root.path)?.fstype).toBe('overlay');
+    // Again with the same size: used as it is, nothing reformatted.
+    expect(await groot(['--store', store, 'init-store', '--store-size-bytes', String(size)])).toMatchObject({ code: 0 });
+    expect(await readFile(join(spec.root.path, 'etc', 'app'), 'utf8')).toBe('app layer\n');
+  } finally {
+    expect(await groot(['--store', store, 'delete-store'])).toMatchObject({ code: 0, stdout: '' });
+  }
+  expect((await mountTable()).filter((x) => x.mountpoint === store || x.mountpoint.startsWith(store + '/'))).toEqual([]);
+  await expect(stat(`${store}.backing-store`)).rejects.toMatchObject({ code: 'ENOENT' });
+  await expect(stat(store)).rejects.toMatchObject({ code: 'ENOENT' });
+  const loops = execFileSync('losetup', ['-j', `${store}.backing-store`], { encoding: 'utf8' });
+  expect(loops.trim()).toBe('');
 });
