@@ -86,4 +86,8 @@ fi
 
 log "building (tsc -> dist/)"
 npm run --silent build </dev/null
+
+# The example image (examples/busybox, offline from busybox-static): the demo and the
+# controller's example drop-ins use it.
+log "example image: $(node hack/build-example-image.mjs </dev/null)"
 log "done: try 'npm start' (the demo) or 'npx groot --help'"
