@@ -29,7 +29,7 @@ export interface GrootfsConfig {
   metronEndpoint?: string;
   create: CreateConfig;
   clean: { thresholdBytes: number };
-  init: { storeSizeBytes: number; withDirectIO: boolean };
+  init: { storeSizeBytes: number; withDirectIO: boolean; storeFs: 'xfs' | 'btrfs' };
 }
 
 export interface LoadedConfig {
@@ -46,7 +46,7 @@ export function defaultConfig(): GrootfsConfig {
       withClean: false, withoutMount: false, insecureRegistries: [],
     },
     clean: { thresholdBytes: 0 },
-    init: { storeSizeBytes: 0, withDirectIO: false },
+    init: { storeSizeBytes: 0, withDirectIO: false, storeFs: 'xfs' },
   };
 }
 
@@ -78,6 +78,8 @@ const SECTIONS: Record<string, Record<string, Field>> = {
   init: {
     store_size_bytes: ['bytes', (c, v: number) => { c.init.storeSizeBytes = v; }],
     with_direct_io: ['bool', (c, v: boolean) => { c.init.withDirectIO = v; }],
+    // groot's own key (GrootFS only formats XFS): the backing filesystem for --store-size-bytes.
+    store_fs: ['string', (c, v: string) => { c.init.storeFs = storeFsOf('init.store_fs', v); }],
   },
 };
 
@@ -165,4 +167,9 @@ function describe(v: unknown): string {
 
 function firstLine(s: string): string {
   return s.split('\n')[0].trim();
+}
+
+export function storeFsOf(what: string, v: string): 'xfs' | 'btrfs' {
+  if (v !== 'xfs' && v !== 'btrfs') throw new InvalidArgumentError(`${what}: ${JSON.stringify(v)} is not one of xfs, btrfs`);
+  return v;
 }

@@ -8,7 +8,7 @@ import { configureLogging, logger } from '../log/index.js';
 import { GrootError, InvalidArgumentError, messageOf } from '../errors/index.js';
 import type { Engine, EngineOptions, PullProgress } from '../rootfs/index.js';
 import { checkLogLevel, checkRootfsId, idFromIdOrPath, parseBytes, parseIdMapping } from './args.js';
-import { defaultConfig, loadConfigFile, type GrootfsConfig } from './config.js';
+import { defaultConfig, loadConfigFile, storeFsOf, type GrootfsConfig } from './config.js';
 import { resolveCreateSettings, resolveSourceSettings, type CreateFlags, type SourceFlags } from './create-options.js';
 import { ensureGlobalOptions, globalFlags } from './global-options.js';
 import { createProgress, type ProgressStream } from './progress.js';
@@ -60,8 +60,9 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
     .option('--gid-mapping <ns:host:size>', 'GID mapping for image translation (repeatable)', collect)
     .option('--rootless <user:group>', 'map ids from /etc/subuid and /etc/subgid of this user and group')
     .option('--store-size-bytes <n>', 'create a filesystem of this size and mount it on the store')
+    .option('--store-fs <xfs|btrfs>', 'filesystem to format the backing file with (default xfs)')
     .option('--with-direct-io', 'direct I/O on the backing loop device')
-    .action(action(deps, 'init-store', async (o: { uidMapping?: string[]; gidMapping?: string[]; rootless?: string; storeSizeBytes?: string; withDirectIo?: boolean }, cmd: Command) => {
+    .action(action(deps, 'init-store', async (o: { uidMapping?: string[]; gidMapping?: string[]; rootless?: string; storeSizeBytes?: string; storeFs?: string; withDirectIo?: boolean }, cmd: Command) => {
       const cfg = await settings(cmd);
       if (deps.getuid() !== 0) throw new GrootError('GROOT_PERMISSION', `store ${cfg.store} can only be initialized by Root user`);
       if (o.rootless && (o.uidMapping || o.gidMapping)) throw new InvalidArgumentError('--rootless and --uid-mapping/--gid-mapping cannot be used together');
@@ -71,7 +72,8 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
         gidMappings: (o.gidMapping ?? []).map((m) => parseIdMapping('gid-mapping', m)),
       };
       const size = o.storeSizeBytes !== undefined ? parseBytes('--store-size-bytes', o.storeSizeBytes) : cfg.init.storeSizeBytes;
-      await initStore({ storePath: cfg.store, storeSizeBytes: size, directIO: !!o.withDirectIo || cfg.init.withDirectIO, namespace, openEngine: deps.openEngine });
+      const storeFs = o.storeFs !== undefined ? storeFsOf('--store-fs', o.storeFs) : cfg.init.storeFs;
+      await initStore({ storePath: cfg.store, storeSizeBytes: size, storeFs, directIO: !!o.withDirectIo || cfg.init.withDirectIO, namespace, openEngine: deps.openEngine });
     }));
 
   add('delete-store')

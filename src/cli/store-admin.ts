@@ -19,6 +19,7 @@ const log = logger('cli.store');
 export interface InitStoreOptions {
   storePath: string;
   storeSizeBytes: number;
+  storeFs?: 'xfs' | 'btrfs';
   directIO: boolean;
   namespace: Namespace;
   openEngine: (o: EngineOptions) => Promise<Engine>;
@@ -49,7 +50,7 @@ export async function initStore(o: InitStoreOptions): Promise<void> {
   const existed = await storeExists(o.storePath);
   // The backing module makes the store's filesystem (a loop-mounted file when a size is
   // given), remounts one a reboot dropped, and warns when quotas cannot work there.
-  const r = await (await loadBackingStore()).initStore({ storePath: o.storePath, sizeBytes: o.storeSizeBytes });
+  const r = await (await loadBackingStore()).initStore({ storePath: o.storePath, sizeBytes: o.storeSizeBytes, fs: o.storeFs });
   log.info({ store: o.storePath, action: r.action, backingFile: r.backingFile, quota: r.quota.kind }, 'store filesystem ready');
   if (o.directIO) log.info({ store: o.storePath }, '--with-direct-io is accepted for GrootFS compatibility and has no effect');
 

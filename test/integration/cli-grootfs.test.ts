@@ -358,3 +358,35 @@ test('init-store --store-size-bytes: a loop-mounted XFS store; capacity, create,
   const loops = execFileSync('losetup', ['-j', `${store}.backing-store`], { encoding: 'utf8' });
   expect(loops.trim()).toBe('');
 });
+
+test('init-store --store-fs btrfs: qgroup quotas enforced through create, stats reports them, delete-store leaves nothing', async () => {
+  const store = join(dir, `store${++storeN}`);
+  const size = 512 * MiB;
+  expect(await groot(['--store', store, 'init-store', '--store-size-bytes', String(size), '--store-fs', 'btrfs'])).toMatchObject({ code: 0, stdout: '' });
+  try {
+    expect((await mountTable()).find((x) => x.mountpoint === store)?.fstype).toBe('btrfs');
+    const spec = json(await groot(['--store', store, 'create', '--disk-limit-size-bytes', String(8 * MiB), '--exclude-image-from-quota', `oci://${layout}:latest`, 'q']));
+    // 16 MiB into an 8 MiB exclusive quota: the write must fail, not fill the store.
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      await writeFile(join(spec.root.path, 'big'), randomBytes(16 * MiB));
+    } catch (e) { err = e as NodeJS.ErrnoException; }
+    expect(err?.code === 'EDQUOT' || err?.code === 'ENOSPC' || err?.errno === -122).toBe(true);
+    const stats = json(await groot(['--store', store, 'stats', 'q'])).disk_usage;
+    expect(stats.quota_size_bytes).toBe(8 * MiB);
+    expect(stats.exclusive_bytes_used).toBeGreaterThan(4 * MiB);
+    expect(stats.exclusive_bytes_used).toBeLessThanOrEqual(9 * MiB);
+  } finally {
+    expect(await groot(['--store', store, 'delete-store'])).toMatchObject({ code: 0, stdout: '' });
+  }
+  expect((await mountTable()).filter((x) => x.mountpoint === store || x.mountpoint.startsWith(store + '/'))).toEqual([]);
+  expect(execFileSync('losetup', ['-j', `${store}.backing-store`], { encoding: 'utf8' }).trim()).toBe('');
+});
+
+test('init-store --store-fs with an unknown filesystem is refused naming the flag', async () => {
+  const store = join(dir, `store${++storeN}`);
+  const r = await groot(['--store', store, 'init-store', '--store-size-bytes', String(512 * MiB), '--store-fs', 'zfs']);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toMatch(/--store-fs.*zfs.*xfs, btrfs/);
+  await expect(stat(`${store}.backing-store`)).rejects.toMatchObject({ code: 'ENOENT' });
+});
