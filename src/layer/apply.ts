@@ -103,8 +103,10 @@ export async function applyLayer(blob: Readable, dir: string, expect: LayerExpec
       throw new DigestMismatchError(`${label}: uncompressed tar digest (diffID) mismatch: expected ${expect.diffID}, got ${diffID}`);
     }
     writer.finish();
-    const result = { digest, diffID, compressedBytes, tarBytes, unpackedBytes: writer.unpackedBytes, entries: reader.entries };
+    const result: ApplyResult = { digest, diffID, compressedBytes, tarBytes, unpackedBytes: writer.unpackedBytes, entries: reader.entries };
     log.debug({ layer: label, compression: kind, ...result, ms: Math.round(performance.now() - started) }, 'layer unpacked');
+    const implicitDirs = writer.implicitDirs();
+    if (implicitDirs.length > 0) result.implicitDirs = implicitDirs;
     return result;
   } catch (e) {
     const cause = decoder?.failure ?? e; // the decoder's own error, not the premature close it caused

@@ -176,6 +176,17 @@ export class LayerWriter implements TarSink {
     }
   }
 
+  /**
+   * Directories made only as parents (no entry of their own), as UTF-8 paths relative to
+   * the layer root; '.' for the root when the layer has no entry for it.
+   */
+  implicitDirs(): string[] {
+    const out: string[] = [];
+    if (!this.dirMeta.has('')) out.push('.');
+    for (const [rel, m] of this.dirMeta) if (m === IMPLICIT_DIR) out.push(Buffer.from(rel, 'latin1').toString('utf8'));
+    return out.sort();
+  }
+
   /** Close what is open (after a failure). */
   abort(): void {
     if (this.file) {

@@ -92,6 +92,7 @@ describe('applyLayer: entries and attributes', () => {
       digest: sha256(raw), diffID: sha256(raw), compressedBytes: raw.length, tarBytes: raw.length,
       unpackedBytes: everyType.reduce((s, e) => s + (e.type === undefined ? Buffer.byteLength(e.content ?? '') : 0), 0),
       entries: everyType.length,
+      implicitDirs: expect.any(Array),
     });
   });
 
@@ -126,7 +127,8 @@ describe('applyLayer: entries and attributes', () => {
     expect(tree.get('etc')).toMatchObject({ mtimeNs: 1500000000n * NS });
   });
 
-  test('a parent the layer does not list is created 0755 root:root', () => {
+  test('a parent the layer does not list is created 0755 root:root, and reported', () => {
+    expect(result.implicitDirs).toEqual(['home', 'run', 'uni', 'uni/' + 'ü'.repeat(60), 'x']);
     expect(tree.get('home')).toMatchObject({ type: 'dir', mode: 0o755, uid: 0, gid: 0 });
     expect(tree.get('home/user')).toMatchObject({ mode: 0o700, uid: 1000, gid: 1000 });
     expect(tree.get('run')).toMatchObject({ type: 'dir', mode: 0o755 });
@@ -165,7 +167,7 @@ describe('applyLayer: entries and attributes', () => {
 
 describe('applyLayer: later entries replace earlier ones', () => {
   test('file over file, dir over file, file over dir, dir over dir merges, symlink/hardlink over file', async () => {
-    const { dir } = await apply([
+    const { dir, result: r } = await apply([
       { name: 'f', content: 'one' },
       { name: 'f', content: 'two', mode: 0o600 },
       { name: 'a', content: 'file first' },
@@ -188,6 +190,8 @@ describe('applyLayer: later entries replace earlier ones', () => {
     const t = snapshot(dir);
     expect(readFileSync(join(dir, 'f'), 'utf8')).toBe('two');
     expect(t.get('f')!.mode).toBe(0o600);
+    // The root had no entry; 'a' was declared after being a file; 'd' became a file.
+    expect(r.implicitDirs).toEqual(['.']);
     expect(t.get('a')).toMatchObject({ type: 'dir', mode: 0o750 });
     expect(t.get('a/child')!.type).toBe('file');
     expect(t.get('d')!.type).toBe('file');
@@ -400,7 +404,7 @@ describe('applyLayer: limits, abort, progress', () => {
   test('an empty blob is an empty layer', async () => {
     const d = freshDir();
     const r = await applyLayer(streamOf(Buffer.alloc(0)), d, { label: LABEL, size: 0 });
-    expect(r).toMatchObject({ entries: 0, compressedBytes: 0, tarBytes: 0 });
+    expect(r).toEqual({ entries: 0, compressedBytes: 0, tarBytes: 0, unpackedBytes: 0, digest: sha256(Buffer.alloc(0)), diffID: sha256(Buffer.alloc(0)), implicitDirs: ['.'] });
     expect(existsSync(d) && readdirSync(d)).toEqual([]);
   });
 });
