@@ -41,8 +41,11 @@ export function lsetxattrBytes(path: Buffer, name: string, value: Buffer): void 
 /** A point in time as whole seconds (may be negative) and nanoseconds 0..999999999. */
 export interface Timespec { sec: number; nsec: number }
 
+// One buffer for every call: the calls are synchronous, and this is the unpack hot path.
+const times = Buffer.alloc(32);
+
 function timespecs(atime: Timespec, mtime: Timespec): Buffer {
-  const b = Buffer.allocUnsafe(32);
+  const b = times;
   b.writeBigInt64LE(BigInt(atime.sec), 0);
   b.writeBigInt64LE(BigInt(atime.nsec), 8);
   b.writeBigInt64LE(BigInt(mtime.sec), 16);
