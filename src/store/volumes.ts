@@ -5,7 +5,7 @@
 import { mkdir, rename, rm, symlink, readlink, unlink, lstat, opendir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { fsyncPath } from '../sys/index.js';
+import { fsyncPath, syncFilesystem } from '../sys/index.js';
 import { logger } from '../log/index.js';
 import type { ApplyResult } from '../layer/types.js';
 import { StoreLayout, INCOMPLETE, digestKey } from './layout.js';
@@ -99,6 +99,9 @@ export class VolumeStore {
           ...origin, size: result.unpackedBytes, shortLink, createdAt: now, lastUsedAt: now,
           ...(implicit.length > 0 ? { implicitDirs: implicit, inherited: false } : {}),
         };
+        // The rename says "whole": the files must be on disk before it, or a crash could
+        // leave a volume that looks complete and holds empty files.
+        await syncFilesystem(tmp);
         await writeRecord(this.layout.volumeMeta(key), meta);
         await rename(tmp, final);
         await fsyncPath(this.layout.volumesDir);

@@ -1,6 +1,30 @@
 import { open, rename, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { lib } from './libc.js';
+import { SyscallError } from '../errors/index.js';
+
+const syncfsFn = lib.func('int syncfs(int fd)');
+
+/**
+ * Flush the whole filesystem that holds `path` (syncfs(2)), on koffi's worker thread so the
+ * event loop keeps going. One call covers every file an unpack wrote, where fsync per file
+ * would cost thousands of calls.
+ */
+export async function syncFilesystem(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      syncfsFn.async(fh.fd, (err: unknown, ret: number) => {
+        if (err) reject(err);
+        else if (ret !== 0) reject(new SyscallError('syncfs', 5, path, 'syncfs failed'));
+        else resolve();
+      });
+    });
+  } finally {
+    await fh.close();
+  }
+}
 
 export async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
