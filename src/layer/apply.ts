@@ -42,11 +42,16 @@ export async function applyLayer(blob: Readable, dir: string, expect: LayerExpec
   let decoder: Decoder | undefined;
   let head: Buffer | undefined; // first bytes, until there are enough to tell the format
   const max = opts.maxUnpackedBytes;
+  const budget = opts.budget;
 
   const onTar = (chunk: Buffer) => {
     tarBytes += chunk.length;
     if (max !== undefined && tarBytes > max) {
       throw new QuotaExceededError(`${label}: unpacks to more than the allowed ${max} bytes`);
+    }
+    if (budget) {
+      budget.remaining -= chunk.length;
+      if (budget.remaining < 0) throw new QuotaExceededError(`${label}: the image unpacks to more than the allowed ${budget.limit} bytes`);
     }
     tarHash.update(chunk);
     reader.push(chunk);

@@ -13,6 +13,11 @@ export interface ApplyOptions {
   userXattrs?: boolean;
   /** Stop with QuotaExceeded-style error once the uncompressed bytes pass this. */
   maxUnpackedBytes?: number;
+  /**
+   * A byte budget shared by layers unpacked side by side: each uncompressed byte is taken
+   * from `remaining`, and the layer that drives it below zero stops with QuotaExceededError.
+   */
+  budget?: { remaining: number; limit: number };
   /** Called with new compressed bytes consumed (progress). */
   onBytes?: (n: number) => void;
   signal?: AbortSignal;

@@ -53,6 +53,12 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
     const cachedBytes = metas.reduce((s, m) => s + (m?.size ?? 0), 0);
     const cap = opts.maxUnpackedBytes && opts.maxUnpackedBytes > 0 ? opts.maxUnpackedBytes : 0;
     if (cap && cachedBytes > cap) throw tooBig(source, cachedBytes, cap);
+    // GrootFS's early check: what must be downloaded already exceeds the limit.
+    if (cap && resolved.compressedSize > cap) {
+      throw new QuotaExceededError(`layers exceed disk quota: ${source} has ${resolved.compressedSize} bytes of compressed layers, more than the disk limit of ${cap} bytes`);
+    }
+    // Layers unpack side by side, so the limit is one budget they all draw from.
+    const budget = cap ? { remaining: cap - cachedBytes, limit: cap } : undefined;
 
     const abort = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
@@ -74,7 +80,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
           try {
             return await apply(blob, dir, expect, {
               signal,
-              ...(cap ? { maxUnpackedBytes: cap - cachedBytes } : {}),
+              ...(budget ? { budget } : {}),
               onBytes: (n) => { progress[i]!.bytesDone += n; report(); },
             });
           } finally {

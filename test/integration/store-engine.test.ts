@@ -204,6 +204,27 @@ test('an inclusive limit smaller than a fresh image fails without leaving a volu
   expect(readdirSync(join(storePath, 'images'))).toEqual([]);
 });
 
+test('an inclusive limit is one budget for layers unpacked in parallel: three 2 MiB layers under a 5 MiB limit fail', async () => {
+  // Each layer alone fits the limit; together they do not. Zeros compress to almost nothing,
+  // so only the unpacked-bytes budget can catch it.
+  const layers = [0, 1, 2].map((i) => [{ name: `z${i}.bin`, content: Buffer.alloc(2 << 20) }]);
+  const src = await layout('zeros', layers);
+  await expect(engine.create({ id: 'zeros', source: src, diskLimitBytes: 5 << 20 })).rejects.toThrow(/^disk limit is smaller than volume size/);
+  expect(volumes().filter((v) => !v.includes('incomplete'))).toHaveLength(volumes().length);
+  expect(readdirSync(join(storePath, 'images'))).toEqual([]);
+  // The same image under 7 MiB works.
+  await engine.create({ id: 'zeros-ok', source: src, diskLimitBytes: 7 << 20 });
+});
+
+test('layers whose compressed size already exceeds an inclusive limit fail before anything is fetched', async () => {
+  const { randomBytes } = await import('node:crypto');
+  const src = await layout('rand', [[{ name: 'r.bin', content: randomBytes(3 << 20) }]]);
+  await expect(engine.create({ id: 'rand', source: src, diskLimitBytes: 2 << 20 })).rejects.toThrow(/layers exceed disk quota/);
+  expect(volumes()).toEqual([]);
+  // Excluded from the quota, the image's size does not matter.
+  await engine.create({ id: 'rand-ex', source: src, diskLimitBytes: 2 << 20, excludeImageFromQuota: true });
+});
+
 test('clean: skips below the threshold, keeps volumes in use or pinned, removes the rest', async () => {
   const a = await layout('a', [base, [{ name: 'a.txt', content: 'a' }]]);
   const b = await layout('b', [[{ name: 'only-b.txt', content: 'b'.repeat(5000) }]]);
