@@ -25,6 +25,7 @@ clean:
 init:
   store_size_bytes: 10737418240
   with_direct_io: true
+  store_fs: btrfs
 `;
 
 describe('grootfs config file', () => {
@@ -38,7 +39,7 @@ describe('grootfs config file', () => {
       create: { diskLimitSizeBytes: 1073741824, excludeImageFromQuota: true, skipLayerValidation: true, withClean: true,
         withoutMount: true, insecureRegistries: ['reg.local:5000', 'other.local'], remoteLayerClientCertificatesPath: '/certs' },
       clean: { thresholdBytes: 5000 },
-      init: { storeSizeBytes: 10737418240, withDirectIO: true },
+      init: { storeSizeBytes: 10737418240, withDirectIO: true, storeFs: 'btrfs' },
     });
   });
 
@@ -68,6 +69,7 @@ describe('grootfs config file', () => {
     expect(() => parseConfig('create: 3\n', 'c.yml')).toThrow('create must be a mapping, not 3');
     expect(() => parseConfig('- a\n- b\n', 'c.yml')).toThrow('the top level must be a mapping of keys, not a list');
     expect(() => parseConfig('store: 12\n', 'c.yml')).toThrow('store must be a string, not 12');
+    expect(() => parseConfig('init:\n  store_fs: zfs\n', 'c.yml')).toThrow(/init.store_fs.*zfs.*xfs, btrfs/);
     expect(() => parseConfig('init:\n  store_size_bytes: 1.5\n', 'c.yml')).toThrow('init.store_size_bytes must be a whole number of bytes, not 1.5');
   });
 
