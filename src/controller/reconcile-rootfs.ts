@@ -22,6 +22,8 @@ const IMMUTABLE: (keyof RootFSSpec)[] = ['image', 'diskLimitBytes', 'excludeImag
 
 export class RootfsReconciler {
   private readonly reported = new Set<string>();
+  /** When usage was last measured, per id (this process). */
+  private readonly statsAt = new Map<string, number>();
   constructor(private readonly ctx: ReconcileContext) {}
 
   async reconcile(key: string, signal: AbortSignal): Promise<Result> {
@@ -143,11 +145,31 @@ export class RootfsReconciler {
     metrics.createDuration.observe({ result: 'success' }, (Date.now() - t0) / 1000);
     metrics.createBytes.inc(spec.diskLimitBytes);
     source.event(obj, 'Normal', 'Created', `Created root filesystem ${created.rootfs.path} from ${sourceString}${spec.mount ? ' and mounted it' : ''}`);
-    return this.keep(obj, { ...prev, conditions }, gen, created.rootfs, spec);
+    return this.keep(obj, { ...prev, conditions }, gen, created.rootfs, spec, true);
+  }
+
+  /**
+   * Whether to measure usage now. Measuring is not free (a tree walk without a quota
+   * backend), so it happens once per usage period, spread out: a fresh root filesystem is
+   * measured on its first refresh, and after a restart the last reported usage stands until
+   * a randomly staggered first refresh.
+   */
+  private usageDue(id: string, hadUsage: boolean, justCreated: boolean): boolean {
+    const period = this.ctx.settings.usageMs;
+    const now = Date.now();
+    const last = this.statsAt.get(id);
+    if (justCreated) { this.statsAt.set(id, now - period + Math.min(period, 2_000) * (0.5 + Math.random() / 2)); return false; }
+    if (last === undefined && hadUsage) { this.statsAt.set(id, now - Math.random() * period); return false; }
+    return last === undefined || now - last >= period * 0.9;
+  }
+
+  private nextRefresh(id: string): number {
+    const at = (this.statsAt.get(id) ?? Date.now()) + this.ctx.settings.usageMs;
+    return Math.max(50, at - Date.now());
   }
 
   /** It exists: remount if a reboot took the mount, refresh usage, report. */
-  private async keep(obj: RootFS, prev: RootFSStatus, gen: number, info: RootfsInfo, spec: ReturnType<typeof rootfsDefaults>): Promise<Result> {
+  private async keep(obj: RootFS, prev: RootFSStatus, gen: number, info: RootfsInfo, spec: ReturnType<typeof rootfsDefaults>, justCreated = false): Promise<Result> {
     const { engine, source } = this.ctx;
     if (info.wantsMount && !info.mounted) {
       try {
@@ -163,7 +185,12 @@ export class RootfsReconciler {
       }
     }
     let stats: Stats | undefined;
-    try { stats = await engine.stats(info.id); } catch (e) { log.warn({ id: info.id, err: messageOf(e) }, 'usage unavailable'); }
+    if (this.usageDue(info.id, !!prev.usage, justCreated)) {
+      try {
+        stats = await engine.stats(info.id);
+        this.statsAt.set(info.id, Date.now());
+      } catch (e) { log.warn({ id: info.id, err: messageOf(e) }, 'usage unavailable'); }
+    }
 
     let conditions: Condition[] | undefined = prev.conditions;
     if (!getCondition(conditions, IMAGE_READY)) {
@@ -173,7 +200,7 @@ export class RootfsReconciler {
       ? { type: MOUNTED, status: 'True', reason: 'Mounted', message: `mounted at ${info.path}` }
       : { type: MOUNTED, status: 'False', reason: 'MountDelegated', message: 'spec.mount is false: status.mounts holds the mount for the runtime to make' }, gen);
     conditions = setCondition(conditions, spec.diskLimitBytes > 0
-      ? { type: QUOTA_APPLIED, status: 'True', reason: 'QuotaSet', message: `${stats?.quotaSizeBytes ?? spec.diskLimitBytes} bytes for what the container writes${spec.excludeImageFromQuota ? '' : ' (limit of ' + spec.diskLimitBytes + ' includes the image)'}` }
+      ? { type: QUOTA_APPLIED, status: 'True', reason: 'QuotaSet', message: `limit ${spec.diskLimitBytes} bytes, ${spec.excludeImageFromQuota ? 'counting only what the container writes' : 'counting the image too'}` }
       : { type: QUOTA_APPLIED, status: 'False', reason: 'NoLimit', message: 'spec.diskLimitBytes is 0: no quota' }, gen);
     const usage = stats ? { totalBytesUsed: stats.totalBytesUsed, exclusiveBytesUsed: stats.exclusiveBytesUsed, quotaSizeBytes: stats.quotaSizeBytes } : prev.usage;
     const usageChanged = JSON.stringify(usage) !== JSON.stringify(prev.usage);
@@ -189,7 +216,7 @@ export class RootfsReconciler {
     };
     const readyMsg = info.wantsMount ? `mounted at ${info.path}` : `created at ${info.path}; the runtime mounts it (status.mounts)`;
     await this.ctx.statuses.set(obj, withReady(status, gen, 'True', info.wantsMount ? 'Mounted' : 'Created', readyMsg));
-    return { requeueAfter: this.ctx.settings.usageMs };
+    return { requeueAfter: this.nextRefresh(info.id) };
   }
 
   /** Object gone (or being deleted): remove what we made, then let the object go. */
@@ -209,6 +236,7 @@ export class RootfsReconciler {
   }
 
   private async deleteRootfs(id: string): Promise<void> {
+    this.statsAt.delete(id);
     const t0 = Date.now();
     try {
       const existed = await this.ctx.engine.delete(id);

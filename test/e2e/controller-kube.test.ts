@@ -39,6 +39,7 @@ describe('groot controller --kube', () => {
     expect(api.get('groot.dev', 'rootfses', 'default', 'not-mine')?.status).toBeUndefined();
     expect(existsSync(join(store, 'images', 'not-mine'))).toBe(false);
 
+    await waitFor('usage measured', () => api.get('groot.dev', 'rootfses', 'default', 'app')?.status?.usage, 10_000);
     const { stdout } = await run(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'kcache'), 'get', 'images,rootfses'], { env: { ...process.env, HOME: dir } });
     const lines = stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^NAME\s+READY\s+SOURCE\s+DIGEST\s+SIZE\s+AGE$/);

@@ -59,7 +59,7 @@ describe('controller over drop-ins (fake engine)', () => {
     const img = await status<ImageStatus>('Image', 'base');
     expect(img?.digest).toBe('sha256:' + 'a'.repeat(64));
     expect(getCondition(img?.conditions, 'Ready')?.reason).toBe('Pulled');
-    const rs = await status<RootFSStatus>('RootFS', 'app');
+    const rs = await waitFor('usage', async () => { const x = await status<RootFSStatus>('RootFS', 'app'); return x?.usage ? x : undefined; });
     expect(rs?.path).toBe(`${store}/images/app/rootfs`);
     expect(rs?.usage?.totalBytesUsed).toBe(1000);
 
@@ -88,6 +88,7 @@ describe('controller over drop-ins (fake engine)', () => {
     expect(log).toMatch(/app\.yaml/);
     await writeFile(join(dropins, 'app.yaml'), ROOTFS('app'));
     await waitFor('problems cleared', async () => (await problems()).length === 0);
+    await waitFor('usage of both', async () => (await status<RootFSStatus>('RootFS', 'app'))?.usage && (await status<RootFSStatus>('RootFS', 'other'))?.usage);
     const out = await getObjects(store, 'rootfs', undefined, {});
     expect(out.stderr).toBe('');
     expect(out.stdout.split('\n')[0]).toMatch(/^NAME\s+READY\s+IMAGE\s+DIGEST\s+USAGE\s+AGE$/);

@@ -39,7 +39,7 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     expect((await cond('RootFS', 'app', 'ImageReady'))?.message).toMatch(/Image default\/base does not exist/);
     await img('base');
     await until('RootFS', 'app', 'Mounted');
-    const st = await h.readStatus('RootFS', 'app');
+    const st = await waitFor('usage measured', async () => { const x = await h.readStatus('RootFS', 'app'); return x?.usage ? x : undefined; });
     expect(st).toMatchObject({ observedGeneration: 1, path: `${h.storePath}/images/app/rootfs`, imageDigest: D1, usage: { totalBytesUsed: 1000, quotaSizeBytes: 4096 } });
     expect(st?.mounts).toBeUndefined();
     expect((st?.conditions as Condition[]).map((c) => c.type)).toEqual(['Ready', 'ImageReady', 'Mounted', 'QuotaApplied']);
