@@ -27,4 +27,6 @@ export interface ReconcileContext {
   settings: ReconcileSettings;
   /** Queue a key (coalesced). */
   enqueue(key: string): void;
+  /** Measure this RootFS's usage ahead of its turn (it was just made, or has none yet). */
+  measureUsageSoon(key: string): void;
 }

@@ -12,6 +12,7 @@ import { Metrics } from './metrics.js';
 import { DEFAULT_SETTINGS, type ReconcileContext, type ReconcileSettings } from './context.js';
 import { ImageReconciler } from './reconcile-image.js';
 import { RootfsReconciler } from './reconcile-rootfs.js';
+import { UsageRefresher } from './usage.js';
 
 const log = logger('controller');
 
@@ -39,6 +40,7 @@ export class Controller {
   readonly settings: ReconcileSettings;
   private readonly images: ImageReconciler;
   private readonly rootfses: RootfsReconciler;
+  private readonly usage: UsageRefresher;
   private readonly timers: NodeJS.Timeout[] = [];
   private isReady = false;
   private stopped = false;
@@ -69,7 +71,9 @@ export class Controller {
     const ctx: ReconcileContext = {
       engine, source, statuses: this.statuses, records: this.records, metrics: this.metrics, settings: this.settings,
       enqueue: (key) => this.queue.add(key),
+      measureUsageSoon: (key) => this.usage.measureSoon(key),
     };
+    this.usage = new UsageRefresher(ctx);
     this.images = new ImageReconciler(ctx, (imageKey) => this.enqueueDependents(imageKey));
     this.rootfses = new RootfsReconciler(ctx);
   }
@@ -94,6 +98,7 @@ export class Controller {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    await this.usage.stop();
     const aborted = await this.queue.shutdown(deadlineMs);
     if (aborted) log.warn({ aborted }, 'in-flight work aborted at shutdown; the engine rolls it back');
     await this.opts.source.stop();
@@ -113,6 +118,7 @@ export class Controller {
     if (this.stopped) return;
     await this.repair();
     this.isReady = true;
+    this.usage.start();
     this.every(this.settings.resyncMs, () => this.resync());
     if (this.opts.gcThresholdBytes !== undefined) {
       this.every(this.opts.gcIntervalMs ?? 60_000, () => { void this.gc(); });

@@ -4,7 +4,7 @@ import {
   FINALIZER, READY, SOURCE_FILE_ANNOTATION, formatErrors, getCondition, imageRefKind, keyOf, parseKey, rootfsDefaults, setCondition, validateObject,
   type Condition, type Image, type ImageStatus, type ObjectRef, type RootFS, type RootFSSpec, type RootFSStatus,
 } from '../api/index.js';
-import type { RootfsInfo, Stats } from '../rootfs/types.js';
+import type { RootfsInfo } from '../rootfs/types.js';
 import { isGrootError, messageOf } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Result } from './queue.js';
@@ -22,8 +22,6 @@ const IMMUTABLE: (keyof RootFSSpec)[] = ['image', 'diskLimitBytes', 'excludeImag
 
 export class RootfsReconciler {
   private readonly reported = new Set<string>();
-  /** When usage was last measured, per id (this process). */
-  private readonly statsAt = new Map<string, number>();
   constructor(private readonly ctx: ReconcileContext) {}
 
   async reconcile(key: string, signal: AbortSignal): Promise<Result> {
@@ -148,26 +146,6 @@ export class RootfsReconciler {
     return this.keep(obj, { ...prev, conditions }, gen, created.rootfs, spec, true);
   }
 
-  /**
-   * Whether to measure usage now. Measuring is not free (a tree walk without a quota
-   * backend), so it happens once per usage period, spread out: a fresh root filesystem is
-   * measured on its first refresh, and after a restart the last reported usage stands until
-   * a randomly staggered first refresh.
-   */
-  private usageDue(id: string, hadUsage: boolean, justCreated: boolean): boolean {
-    const period = this.ctx.settings.usageMs;
-    const now = Date.now();
-    const last = this.statsAt.get(id);
-    if (justCreated) { this.statsAt.set(id, now - period + Math.min(period, 2_000) * (0.5 + Math.random() / 2)); return false; }
-    if (last === undefined && hadUsage) { this.statsAt.set(id, now - Math.random() * period); return false; }
-    return last === undefined || now - last >= period * 0.9;
-  }
-
-  private nextRefresh(id: string): number {
-    const at = (this.statsAt.get(id) ?? Date.now()) + this.ctx.settings.usageMs;
-    return Math.max(50, at - Date.now());
-  }
-
   /** It exists: remount if a reboot took the mount, refresh usage, report. */
   private async keep(obj: RootFS, prev: RootFSStatus, gen: number, info: RootfsInfo, spec: ReturnType<typeof rootfsDefaults>, justCreated = false): Promise<Result> {
     const { engine, source } = this.ctx;
@@ -184,13 +162,6 @@ export class RootfsReconciler {
         throw e;
       }
     }
-    let stats: Stats | undefined;
-    if (this.usageDue(info.id, !!prev.usage, justCreated)) {
-      try {
-        stats = await engine.stats(info.id);
-        this.statsAt.set(info.id, Date.now());
-      } catch (e) { log.warn({ id: info.id, err: messageOf(e) }, 'usage unavailable'); }
-    }
 
     let conditions: Condition[] | undefined = prev.conditions;
     if (!getCondition(conditions, IMAGE_READY)) {
@@ -202,21 +173,20 @@ export class RootfsReconciler {
     conditions = setCondition(conditions, spec.diskLimitBytes > 0
       ? { type: QUOTA_APPLIED, status: 'True', reason: 'QuotaSet', message: `limit ${spec.diskLimitBytes} bytes, ${spec.excludeImageFromQuota ? 'counting only what the container writes' : 'counting the image too'}` }
       : { type: QUOTA_APPLIED, status: 'False', reason: 'NoLimit', message: 'spec.diskLimitBytes is 0: no quota' }, gen);
-    const usage = stats ? { totalBytesUsed: stats.totalBytesUsed, exclusiveBytesUsed: stats.exclusiveBytesUsed, quotaSizeBytes: stats.quotaSizeBytes } : prev.usage;
-    const usageChanged = JSON.stringify(usage) !== JSON.stringify(prev.usage);
     const status: RootFSStatus = {
       observedGeneration: gen,
       conditions,
       path: info.path,
       ...(info.wantsMount ? {} : { mounts: [info.mount] }),
       imageDigest: info.imageDigest,
-      ...(usage ? { usage } : {}),
-      // Stamped only when usage moved, so an idle root filesystem costs no status write.
-      ...(usageChanged ? { lastUsageTime: new Date().toISOString() } : prev.lastUsageTime ? { lastUsageTime: prev.lastUsageTime } : {}),
+      // Usage is measured by the usage refresher (usage.ts), off this path.
+      ...(prev.usage ? { usage: prev.usage } : {}),
+      ...(prev.lastUsageTime ? { lastUsageTime: prev.lastUsageTime } : {}),
     };
     const readyMsg = info.wantsMount ? `mounted at ${info.path}` : `created at ${info.path}; the runtime mounts it (status.mounts)`;
     await this.ctx.statuses.set(obj, withReady(status, gen, 'True', info.wantsMount ? 'Mounted' : 'Created', readyMsg));
-    return { requeueAfter: this.nextRefresh(info.id) };
+    if (justCreated || !prev.usage) this.ctx.measureUsageSoon(keyOf({ kind: 'RootFS', namespace: obj.metadata.namespace ?? 'default', name: obj.metadata.name }));
+    return {};
   }
 
   /** Object gone (or being deleted): remove what we made, then let the object go. */
@@ -236,7 +206,6 @@ export class RootfsReconciler {
   }
 
   private async deleteRootfs(id: string): Promise<void> {
-    this.statsAt.delete(id);
     const t0 = Date.now();
     try {
       const existed = await this.ctx.engine.delete(id);

@@ -43,6 +43,27 @@ export class StatusStore {
     await next;
   }
 
+  /**
+   * Change part of the status based on the latest one (read inside the write chain, so a
+   * concurrent set() is not undone). `f` returns undefined to write nothing.
+   */
+  async update(obj: GrootObject, f: (cur: AnyStatus | undefined) => AnyStatus | undefined): Promise<void> {
+    const key = objectKey(obj);
+    const run = async () => {
+      const next = f(this.mem.get(key)?.status ?? obj.status);
+      if (!next) return;
+      const stamp = JSON.stringify([next, obj.metadata.generation ?? 0, obj.metadata.labels ?? {}, obj.metadata.uid ?? '']);
+      if (this.mem.get(key)?.stamp === stamp) return;
+      await this.writer.write(obj, next);
+      this.mem.set(key, { status: next, stamp });
+    };
+    const next = (this.chains.get(key) ?? Promise.resolve()).then(run, run);
+    const tail = next.catch(() => undefined);
+    this.chains.set(key, tail);
+    void tail.finally(() => { if (this.chains.get(key) === tail) this.chains.delete(key); });
+    await next;
+  }
+
   /** Best effort: a failed status write is logged, not fatal (the next reconcile writes again). */
   async trySet(obj: GrootObject, status: AnyStatus): Promise<void> {
     try { await this.set(obj, status); } catch (e) {
