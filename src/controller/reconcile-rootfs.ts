@@ -2,8 +2,10 @@
 // remount after a reboot, refuse immutable changes in status, delete when the object goes.
 import {
   FINALIZER, READY, SOURCE_FILE_ANNOTATION, formatErrors, getCondition, imageRefKind, keyOf, parseKey, rootfsDefaults, setCondition, validateObject,
-  type Condition, type Image, type ImageStatus, type ObjectRef, type RootFS, type RootFSSpec, type RootFSStatus,
+  type Condition, type IDMapping, type Image, type ImageStatus, type ObjectRef, type RootFS, type RootFSSpec, type RootFSStatus,
 } from '../api/index.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { RootfsInfo } from '../rootfs/types.js';
 import { isGrootError, messageOf } from '../errors/index.js';
 import { logger } from '../log/index.js';
@@ -102,6 +104,14 @@ export class RootfsReconciler {
       conditions = setCondition(conditions, { type: IMAGE_READY, status: 'True', reason: 'ImageReady', message: `Image ${ref.namespace}/${spec.image} is Ready (${imgStatus?.digest ?? 'digest unknown'})` }, gen);
     } else {
       conditions = setCondition(conditions, { type: IMAGE_READY, status: 'True', reason: 'SourceGiven', message: `made from ${spec.image}` }, gen);
+    }
+
+    // ID mappings are fixed per store (init-store): a RootFS can only ask for the same ones.
+    const mismatch = await idMappingMismatch(engine.storePath, spec);
+    if (mismatch) {
+      await release();
+      await this.setReady(obj, { ...prev, conditions }, gen, 'False', 'IDMappingsMismatch', `RootFS ${ref.namespace}/${ref.name}: ${mismatch}`);
+      return {};
     }
 
     // The record goes first: whatever happens next, start-up repair knows this id is ours.
@@ -227,6 +237,20 @@ export class RootfsReconciler {
     this.reported.add(stamp);
     f();
   }
+}
+
+/** Why the spec's uid/gid mappings cannot be had from this store, or undefined. */
+async function idMappingMismatch(storePath: string, spec: RootFSSpec): Promise<string | undefined> {
+  if (!spec.uidMappings && !spec.gidMappings) return undefined;
+  let store: { uidMappings?: IDMapping[]; gidMappings?: IDMapping[] } = {};
+  try { store = JSON.parse(await readFile(join(storePath, 'meta', 'namespace.json'), 'utf8')); } catch { /* no mappings */ }
+  const norm = (l: IDMapping[] | undefined) => JSON.stringify((l ?? []).map((m) => [m.containerID, m.hostID, m.size]));
+  for (const f of ['uidMappings', 'gidMappings'] as const) {
+    if (spec[f] && norm(spec[f]) !== norm(store[f])) {
+      return `spec.${f} ${norm(spec[f])} differ from the store's ${norm(store[f])} (fixed by groot init-store --${f === 'uidMappings' ? 'uid' : 'gid'}-mapping): every root filesystem of a store shares its mappings`;
+    }
+  }
+  return undefined;
 }
 
 function withReady(s: RootFSStatus, gen: number, status: 'True' | 'False', reason: string, message: string): RootFSStatus {

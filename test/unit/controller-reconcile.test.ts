@@ -109,6 +109,27 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     await until('RootFS', 'app', 'Mounted');
   });
 
+  test('progress is reported in status while pulling and cleared when done', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const pull = engine.pull.bind(engine);
+    engine.pull = async (src, opts = {}) => {
+      opts.onProgress?.({ bytesDone: 100, bytesTotal: 1000, layers: [{ digest: 'sha256:x', bytesDone: 100, bytesTotal: 1000, state: 'fetching' }] });
+      await sleep(50);
+      opts.onProgress?.({ bytesDone: 400, bytesTotal: 1000, layers: [{ digest: 'sha256:x', bytesDone: 400, bytesTotal: 1000, state: 'fetching' }] });
+      await gate;
+      return pull(src, opts);
+    };
+    await img('base');
+    await start();
+    const st = await waitFor('progress in status', async () => { const x = await h.readStatus('Image', 'base'); return (x?.progress as { bytesDone: number } | undefined)?.bytesDone === 400 ? x : undefined; });
+    expect(st.progress).toEqual({ bytesDone: 400, bytesTotal: 1000 });
+    expect((await cond('Image', 'base'))).toMatchObject({ status: 'False', reason: 'Pulling', message: 'pulling oci:///img:v1: 400 of 1000 bytes' });
+    release();
+    await until('Image', 'base', 'Pulled');
+    expect((await h.readStatus('Image', 'base'))?.progress).toBeUndefined();
+  });
+
   test('pullPolicy Always re-resolves every resync period; IfNotPresent pulls once', async () => {
     await img('always', 'oci:///img:v1', { pullPolicy: 'Always' });
     await img('once', 'oci:///img:v2');
@@ -149,6 +170,20 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     await h.healSource();
     await sleep(500);
     expect(engine.count('delete')).toBe(0);
+  });
+
+  test('uid/gid mappings must be the store\'s own (fixed at init-store)', async () => {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(`${h.storePath}/meta`, { recursive: true });
+    await writeFile(`${h.storePath}/meta/namespace.json`, JSON.stringify({ uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [] }));
+    await img('base');
+    await rfs('same', { uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] });
+    await rfs('other', { uidMappings: [{ containerID: 0, hostID: 4294967294, size: 1 }] });
+    await start();
+    await until('RootFS', 'same', 'Mounted');
+    await until('RootFS', 'other', 'IDMappingsMismatch');
+    expect((await cond('RootFS', 'other'))?.message).toMatch(/spec\.uidMappings \[\[0,4294967294,1\]\] differ from the store's \[\[0,100000,65536\]\]/);
+    expect(engine.rootfs.has('other')).toBe(false);
   });
 
   test('garbage collection runs on its own when a threshold is configured', async () => {
