@@ -1,0 +1,59 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { applyConfigFile, defaultControllerSettings } from '../../src/controller/config.js';
+import { parseAddress } from '../../src/controller/http.js';
+import { controllerSettings, EXAMPLE_DROPINS } from '../../src/cli/controller.js';
+import { ensureGlobalOptions } from '../../src/cli/global-options.js';
+
+describe('controller settings', () => {
+  let dir: string;
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'groot-cfg-')); });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  const settingsFor = async (argv: string[], flags: Record<string, unknown> = {}) => {
+    const program = new Command('groot');
+    ensureGlobalOptions(program);
+    let got: Awaited<ReturnType<typeof controllerSettings>> | undefined;
+    program.command('controller').allowUnknownOption().action(async (_o, cmd: Command) => { got = await controllerSettings(cmd, flags); });
+    await program.parseAsync(['node', 'groot', ...argv, 'controller']);
+    return got!;
+  };
+
+  test('config file controller: section, GrootFS clean.threshold_bytes as the GC default, flags win', async () => {
+    const cfg = join(dir, 'config.yml');
+    await writeFile(cfg, `store: ${dir}/store\nclean:\n  threshold_bytes: 1000\ncontroller:\n  dropins: ${dir}/d\n  node: cell-7\n  metrics_address: 0.0.0.0:9000\n  resync_period_seconds: 30\n  pull_concurrency: 5\n`);
+    const a = await settingsFor(['--config', cfg]);
+    expect(a.store).toBe(`${dir}/store`);
+    expect(a.settings).toMatchObject({ dropins: `${dir}/d`, node: 'cell-7', metricsAddress: '0.0.0.0:9000', resyncSeconds: 30, pullConcurrency: 5, gcThresholdBytes: 1000, kube: false });
+    const b = await settingsFor(['--config', cfg, '--store', `${dir}/other`], { node: 'cell-8', gcThresholdBytes: '5', dropins: 'rel' });
+    expect(b.store).toBe(`${dir}/other`);
+    expect(b.settings).toMatchObject({ node: 'cell-8', gcThresholdBytes: 5, dropins: join(process.cwd(), 'rel') });
+  });
+
+  test('no source given: the example drop-ins; --kubeconfig implies --kube', async () => {
+    expect((await settingsFor([])).settings.dropins).toBe(EXAMPLE_DROPINS);
+    const k = await settingsFor([], { kubeconfig: 'kc' });
+    expect(k.settings).toMatchObject({ kube: true, kubeconfig: join(process.cwd(), 'kc') });
+    expect(k.settings.dropins).toBeUndefined();
+  });
+
+  test('bad values name the file and key, or the flag', async () => {
+    const cfg = join(dir, 'bad.yml');
+    await writeFile(cfg, 'controller:\n  pull_concurrency: 0\n');
+    await expect(applyConfigFile(defaultControllerSettings(), cfg)).rejects.toThrow(`invalid config file ${cfg}: controller.pull_concurrency must be a whole number >= 1, got 0`);
+    await writeFile(cfg, 'controller:\n  colour: red\n');
+    await expect(applyConfigFile(defaultControllerSettings(), cfg)).rejects.toThrow(/controller\.colour is not a known key/);
+    await expect(settingsFor([], { resyncPeriod: 'soon' })).rejects.toThrow(/--resync-period "soon": not a number/);
+    expect(() => parseAddress('nonsense')).toThrow(/want HOST:PORT/);
+    expect(parseAddress(':9476')).toEqual({ host: '0.0.0.0', port: 9476 });
+    expect(parseAddress('[::1]:80')).toEqual({ host: '::1', port: 80 });
+  });
+
+  test('node name defaults to $NODE_NAME, then the host name', () => {
+    const old = process.env.NODE_NAME;
+    process.env.NODE_NAME = 'from-downward-api';
+    try { expect(defaultControllerSettings().node).toBe('from-downward-api'); } finally { if (old === undefined) delete process.env.NODE_NAME; else process.env.NODE_NAME = old; }
+  });
+});
