@@ -1,6 +1,8 @@
 // `groot controller`, `groot get`, `groot describe`. Not part of the grootfs contract:
 // errors go to stderr here, exit code 1.
 import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { configureLogging, logger } from '../log/index.js';
@@ -20,6 +22,19 @@ export const EXAMPLE_DROPINS = join(dirname(fileURLToPath(import.meta.url)), '..
 interface ControllerFlags {
   dropins?: string; kube?: boolean; kubeconfig?: string; node?: string; metricsAddress?: string;
   resyncPeriod?: string; gcThresholdBytes?: string; pullConcurrency?: string; rootfsConcurrency?: string; shutdownTimeout?: string;
+}
+
+/**
+ * The example drop-ins name the example OCI layout (examples/busybox), built offline from
+ * busybox-static by hack/build-example-image.mjs: build it when it is missing.
+ */
+function ensureExampleImage(): void {
+  const root = join(EXAMPLE_DROPINS, '..', '..');
+  const script = join(root, 'hack', 'build-example-image.mjs');
+  if (existsSync(join(root, 'examples', 'busybox', 'index.json')) || !existsSync(script)) return;
+  log.warn({ script }, 'building the example image the example drop-ins use (no network needed)');
+  const r = spawnSync(process.execPath, [script], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) log.error({ script, status: r.status }, 'building the example image failed: the example Image will report why it cannot pull');
 }
 
 async function base(cmd: Command): Promise<{ store: string; config?: string; gcDefault: number }> {
@@ -56,6 +71,7 @@ export async function controllerSettings(cmd: Command, f: ControllerFlags): Prom
   if (!s.kube && !s.dropins) {
     s.dropins = EXAMPLE_DROPINS;
     log.warn({ dropins: s.dropins }, 'no --dropins or --kube given: using the example drop-ins');
+    ensureExampleImage();
   }
   if (s.dropins) s.dropins = resolve(s.dropins);
   return { store: b.store, settings: s };
