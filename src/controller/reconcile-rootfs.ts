@@ -11,7 +11,8 @@ import { isGrootError, messageOf } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Result } from './queue.js';
 import type { ReconcileContext } from './context.js';
-import { rootfsId, type RootfsRecord } from './records.js';
+import { pinName, rootfsId, type RootfsRecord } from './records.js';
+import { formatSource, parseSource } from '../image/source-ref.js';
 import { pullOptions } from './reconcile-image.js';
 
 const log = logger('rootfs-reconciler');
@@ -97,7 +98,9 @@ export class RootfsReconciler {
         await this.setReady(obj, { ...prev, conditions }, gen, 'False', 'WaitingForImage', msg);
         return {};
       }
-      sourceString = img.spec.source;
+      // The exact image the Image pulled, by digest: a tag that moved since cannot slip in.
+      const pulled = (await records.getImage(pinName({ namespace: ref.namespace, name: spec.image })))?.digest ?? imgStatus?.digest;
+      sourceString = pulled ? pinnedSource(img.spec.source, pulled) : img.spec.source;
       const creds = await source.credentials(img);
       opts = { ...pullOptions(img.spec), ...creds.options };
       release = creds.release;
@@ -237,6 +240,16 @@ export class RootfsReconciler {
     this.reported.add(stamp);
     f();
   }
+}
+
+/** `source` pinned to a manifest digest (registry and OCI layout sources; tarballs have none). */
+export function pinnedSource(source: string, digest: string): string {
+  try {
+    const r = parseSource(source, '/');
+    if (r.kind === 'docker') return `docker://${r.domain}/${r.repository}@${digest}`;
+    if (r.kind === 'oci') return formatSource({ kind: 'oci', path: r.path, digest });
+  } catch { /* validated before; keep it as given */ }
+  return source;
 }
 
 /** Why the spec's uid/gid mappings cannot be had from this store, or undefined. */

@@ -10,6 +10,7 @@ export class FakeEngine implements Engine {
   readonly images = new Map<string, FakeImage>();
   readonly rootfs = new Map<string, RootfsInfo>();
   readonly pins = new Map<string, string>();
+  readonly creates: CreateOptions[] = [];
   /** op -> error to throw once per call while set. */
   readonly failures = new Map<string, Error>();
   /** op -> promise the op waits for (to hold it in flight). */
@@ -35,7 +36,9 @@ export class FakeEngine implements Engine {
   count(op: string): number { return this.calls.filter((c) => c.op === op).length; }
 
   private info(source: string): ImageInfo {
-    const img = this.images.get(source);
+    // A source pinned by digest finds the image with that digest.
+    const pinned = /@(sha256:[0-9a-f]{64})$/.exec(source)?.[1];
+    const img = this.images.get(source) ?? (pinned ? [...this.images.values()].find((i) => i.digest === pinned) : undefined);
     if (!img) throw new ImageNotFoundError(`${source}: no such image`);
     return {
       source, digest: img.digest, config: { env: ['PATH=/bin'], user: '', workingDir: '', raw: {} },
@@ -60,6 +63,7 @@ export class FakeEngine implements Engine {
 
   async create(o: CreateOptions): Promise<{ spec: RuntimeSpec; rootfs: RootfsInfo }> {
     await this.enter('create', o.id, o.signal);
+    this.creates.push(o);
     if (this.rootfs.has(o.id)) throw new RootfsExistsError(`image for id \`${o.id}\` already exists`);
     const info = this.info(o.source);
     const path = `${this.storePath}/images/${o.id}/rootfs`;

@@ -46,6 +46,7 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     expect(await h.readStatus('Image', 'base')).toMatchObject({ digest: D1, layers: 2, size: { unpackedBytes: 4000 } });
     expect(engine.pins.get('controller_default_base')).toBe(D1);
     expect(engine.count('create')).toBe(1);
+    expect(engine.creates[0]!.source).toBe(`oci:///img@${D1}`); // exactly what the Image pulled
   });
 
   test('spec.mount false: created unmounted, status.mounts says how', async () => {
