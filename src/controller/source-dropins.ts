@@ -57,6 +57,8 @@ export class DropinSource implements Source {
   private objects = new Map<string, { obj: GrootObject; file: string }>();
   private readonly meta = new Map<string, Meta>();
   private readonly seededStatus = new Map<string, GrootObject['status']>();
+  /** Objects that had status files at start; those gone from the first complete scan lose them. */
+  private seededKeys = new Map<string, GrootObject>();
   private problemList: SourceProblem[] = [];
   private problemsStamp = '';
   private isSynced = false;
@@ -85,6 +87,7 @@ export class DropinSource implements Source {
         this.meta.set(key, { uid: md.uid, creationTimestamp: md.creationTimestamp, generation: md.generation ?? 1, specHash: specHash(o.spec) });
       }
       if (o.status) this.seededStatus.set(key, o.status);
+      this.seededKeys.set(key, o);
     }
     await this.scan();
     this.rescanTimer = setInterval(() => this.schedule(0), this.opts.rescanMs ?? 5000);
@@ -221,6 +224,16 @@ export class DropinSource implements Source {
     await this.setProblems(problems);
     const wasSynced = this.isSynced;
     this.isSynced = true;
+    if (this.seededKeys.size) {
+      // Status files of objects deleted while the controller was down. (What those objects
+      // made on the node is removed by start-up repair, from the controller's records.)
+      const stale = [...this.seededKeys].filter(([k]) => !objects.has(k));
+      this.seededKeys = new Map();
+      for (const [k, o] of stale) {
+        log.info({ key: k }, 'object gone while the controller was down: removing its status file');
+        await this.files.removeObject(o.kind, o.metadata.namespace ?? DEFAULT_NAMESPACE, o.metadata.name).catch(() => undefined);
+      }
+    }
     if (!wasSynced) { const w = this.syncWaiters; this.syncWaiters = []; for (const r of w) r(); }
     for (const c of changes) {
       log.debug({ key: c.key, type: c.type }, 'drop-in change');

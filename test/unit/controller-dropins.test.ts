@@ -146,6 +146,17 @@ spec: {source: "oci:///img:v1"}
     expect(engine.calls.filter((c) => c.op === 'pull').length).toBe(1);
   });
 
+  test('status files of objects deleted while the controller was down are removed at start', async () => {
+    await writeFile(join(dropins, 'a.yaml'), IMAGE('oci:///img:v1') + '---\n' + ROOTFS('bad', ', diskLimitBytes: -1'));
+    await start();
+    await waitFor('bad reported', async () => (await ready('RootFS', 'bad'))?.reason === 'InvalidSpec');
+    await ctl.stop(500);
+    await writeFile(join(dropins, 'a.yaml'), IMAGE('oci:///img:v1'));
+    await start();
+    await waitFor('stale status file removed', async () => (await files.readObject('RootFS', 'default', 'bad')) === undefined);
+    expect(await files.readObject('Image', 'default', 'base')).toBeDefined();
+  });
+
   test('get -o json/yaml and describe print objects with status', async () => {
     await writeFile(join(dropins, 'a.yaml'), IMAGE('oci:///img:v1') + '---\n' + ROOTFS('app'));
     await start();
