@@ -264,7 +264,7 @@ export class KubeSource implements Source {
         type, reason, message,
         source: { component: 'groot', host: this.opts.node },
         reportingComponent: 'groot.dev/controller', reportingInstance: this.opts.node,
-        firstTimestamp: now as unknown as Date, lastTimestamp: now as unknown as Date, count: 1,
+        firstTimestamp: new Date(now), lastTimestamp: new Date(now), count: 1,
       },
     });
     this.eventSeries.set(seriesKey, { name, count: 1, first: now, at: Date.now() });

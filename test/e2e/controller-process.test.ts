@@ -81,3 +81,22 @@ spec: {image: base, diskLimitBytes: 10485760}
     expect(r2.stderr).toMatch(/--metrics-address "nonsense": want HOST:PORT/);
   });
 });
+
+describe('groot controller with no source: the embedded example', () => {
+  let dir: string; let p: ControllerProcess | undefined;
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'groot-ctl-example-')); });
+  afterEach(async () => { await p?.kill('SIGKILL'); p = undefined; await removeWithMounts(dir); });
+
+  t('runs the example drop-ins offline: busybox Image, a mounted and an unmounted RootFS', async () => {
+    const store = join(dir, 'store');
+    p = startController(['--store', store, 'controller', '--metrics-address', '127.0.0.1:0']);
+    const get = async (name: string) => JSON.parse((await groot(['--store', store, 'get', 'rootfs', name, '-o', 'json'])).stdout || '{}');
+    await waitFor('hello Ready', async () => (await get('hello')).status?.conditions?.[0]?.status === 'True', 60_000);
+    await waitFor('hello-unmounted Ready', async () => (await get('hello-unmounted')).status?.conditions?.[0]?.reason === 'Created', 20_000);
+    const { readFile } = await import('node:fs/promises');
+    expect(await readFile(join(store, 'images', 'hello', 'rootfs', 'etc', 'motd'), 'utf8')).toMatch(/Hello from a root filesystem made by groot/);
+    expect((await get('hello-unmounted')).status.mounts[0]).toMatchObject({ destination: '/', type: 'overlay' });
+    expect(p.logs.some((l) => l.msg === 'no --dropins or --kube given: using the example drop-ins')).toBe(true);
+    expect(await p.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+});
