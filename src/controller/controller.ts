@@ -43,6 +43,8 @@ export class Controller {
   private readonly usage: UsageRefresher;
   private readonly timers: NodeJS.Timeout[] = [];
   private isReady = false;
+  /** Changes are queued from the moment start-up repair takes its snapshot. */
+  private accepting = false;
   private stopped = false;
   private started?: Promise<void>;
   private gcRunning = false;
@@ -105,7 +107,7 @@ export class Controller {
   }
 
   private onChange(c: Change): void {
-    if (!this.isReady) return; // before the first complete list, repair queues everything
+    if (!this.accepting) return; // before the first complete list, repair queues everything
     this.queue.add(c.key);
     if (c.object.kind === 'Image') this.enqueueDependents(c.key);
   }
@@ -131,6 +133,7 @@ export class Controller {
    * (those reconciles remove it: the source is synced, so absence is real).
    */
   private async repair(): Promise<void> {
+    this.accepting = true;
     const keys = new Set(this.opts.source.list().map((o) => keyOf({ kind: o.kind, namespace: o.metadata.namespace ?? 'default', name: o.metadata.name })));
     let orphans = 0;
     try {
