@@ -83,6 +83,8 @@ const SECTIONS: Record<string, Record<string, Field>> = {
   },
 };
 
+const OTHER_SECTION = 'controller';
+
 /** Read and check a config file. Errors name the file and the key. */
 export async function loadConfigFile(path: string): Promise<LoadedConfig> {
   let text: string;
@@ -122,6 +124,8 @@ export function parseConfig(text: string, source: string): LoadedConfig {
       }
     } else if (key in TOP) {
       apply(config, TOP[key], value, key, source);
+    } else if (key === OTHER_SECTION) {
+      // groot's own controller settings share the file; src/controller/config.ts reads them.
     } else {
       unknownKeys.push(key);
     }

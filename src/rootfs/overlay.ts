@@ -2,9 +2,9 @@
 // their short links in l/, upper and work dirs live in images/<id>.
 //
 // Two option strings matter. The one a runtime gets (`--without-mount`) is absolute. The
-// one groot mounts itself is relative to the store (after chdir into it), so that on kernels
-// without the new mount API's `lowerdir+` a 200-layer image still fits the 4096-byte limit
-// of mount(2): "l/XXXXXXXXXX:" is 13 bytes a layer.
+// one groot mounts itself uses the new mount API's `lowerdir+` with absolute paths; on
+// kernels without it, mount(2) gets paths relative to the store (after chdir into it), so a
+// 200-layer image still fits the 4096-byte limit: "l/XXXXXXXXXX:" is 13 bytes a layer.
 import { mountOverlay, overlayOptionString } from '../sys/index.js';
 import type { MountSpec } from './types.js';
 import type { StoreLayout } from '../store/index.js';
@@ -40,22 +40,10 @@ export function relativeMountData(d: OverlayDirs): string {
 }
 
 /**
- * Mount the overlay at `target`. Paths are given relative to the store and resolved by the
- * kernel against the cwd, so the process chdirs into the store for the (synchronous) call.
- * Where chdir is not allowed (worker threads) absolute paths are used instead.
+ * Mount the overlay at `target` with absolute paths (what /proc/mounts then shows). Only the
+ * mount(2) fallback for kernels without `lowerdir+` goes relative to the store.
  */
 export function mountRootfs(layout: StoreLayout, d: OverlayDirs, target: string): void {
-  let prev: string | undefined;
-  try {
-    prev = process.cwd();
-    process.chdir(layout.root);
-  } catch {
-    prev = undefined;
-  }
-  try {
-    const dirs = prev === undefined ? absolute(layout, d) : d;
-    mountOverlay({ lowers: dirs.lowers, upper: dirs.upper, work: dirs.work, target });
-  } finally {
-    if (prev !== undefined) process.chdir(prev);
-  }
+  const a = absolute(layout, d);
+  mountOverlay({ lowers: a.lowers, upper: a.upper, work: a.work, target, relativeTo: layout.root });
 }

@@ -46,6 +46,11 @@ export interface OverlayOptions {
   target: string;
   readonly?: boolean;
   extra?: string[]; // e.g. 'userxattr', 'index=off'
+  /**
+   * A directory all paths lie below. Only the mount(2) fallback uses it: it chdirs there and
+   * passes paths relative to it, so 200+ short lowers fit the 4096-byte option string.
+   */
+  relativeTo?: string;
 }
 
 let newApiWorks: boolean | undefined;
@@ -67,7 +72,32 @@ export function mountOverlay(o: OverlayOptions): void {
       newApiWorks = false;
     }
   }
-  mount('overlay', o.target, 'overlay', o.readonly ? MS_RDONLY : 0, overlayOptionString(o));
+  mountOverlayClassic(o);
+}
+
+function mountOverlayClassic(o: OverlayOptions): void {
+  const base = o.relativeTo?.replace(/\/+$/, '');
+  const rel = (p: string) => (base && p.startsWith(base + '/') ? p.slice(base.length + 1) : p);
+  let prev: string | undefined;
+  if (base) {
+    try {
+      prev = process.cwd();
+      process.chdir(base);
+    } catch {
+      prev = undefined; // worker threads cannot chdir: absolute paths then
+    }
+  }
+  try {
+    const r = prev === undefined ? o : { ...o, lowers: o.lowers.map(rel), upper: o.upper && rel(o.upper), work: o.work && rel(o.work) };
+    mount('overlay', o.target, 'overlay', o.readonly ? MS_RDONLY : 0, overlayOptionString(r));
+  } finally {
+    if (prev !== undefined) process.chdir(prev);
+  }
+}
+
+/** Force the mount(2) path (tests of the fallback on kernels that have the new API). */
+export function mountOverlayWithMount2(o: OverlayOptions): void {
+  mountOverlayClassic(o);
 }
 
 export function overlayOptionString(o: Omit<OverlayOptions, 'target'>): string {

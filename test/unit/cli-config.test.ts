@@ -56,6 +56,11 @@ describe('grootfs config file', () => {
     expect(unknownKeys).toEqual(['colour', 'create.turbo']);
   });
 
+  test('the controller section of a shared config file is not an unknown key', () => {
+    const { unknownKeys } = parseConfig('store: /s\ncontroller:\n  node: cell-1\n  dropins: /etc/groot/dropins\n', 'shared.yml');
+    expect(unknownKeys).toEqual([]);
+  });
+
   test('malformed YAML is a clear error naming the file and the line', () => {
     expect(() => parseConfig('store: /s\ncreate: [unclosed\n', '/etc/groot.yml')).toThrow(/invalid config file \/etc\/groot.yml: malformed YAML \(line \d+/);
     expect(() => parseConfig('a: 1\na: 2\n', 'dup.yml')).toThrow(/invalid config file dup.yml: malformed YAML/);
