@@ -177,7 +177,7 @@ export class OverlayEngine implements Engine {
     const rec = await this.store.rootfs.get(id);
     if (!rec) throw new RootfsNotFoundError(`image \`${id}\` not found`);
     const exclusive = await this.quota.usage(this.store.layout.rootfsDir(id));
-    const { committedQuotaBytes } = await this.store.usage();
+    const committedQuotaBytes = await this.store.committedQuotaBytes();
     return { totalBytesUsed: exclusive + rec.imageSize, exclusiveBytesUsed: exclusive, quotaSizeBytes: rec.quotaBytes, committedSpaceBytes: committedQuotaBytes };
   }
 

@@ -144,10 +144,16 @@ export class Store {
     return used;
   }
 
+  /** Every rootfs's quota together (GrootFS's committed space). */
+  async committedQuotaBytes(): Promise<number> {
+    let sum = 0;
+    for (const r of await this.rootfs.list()) sum += r.quotaBytes;
+    return sum;
+  }
+
   /** What GrootFS compares with the clean threshold: committed quota plus all volumes. */
   async usage(): Promise<{ committedQuotaBytes: number; volumesBytes: number }> {
-    let committedQuotaBytes = 0;
-    for (const r of await this.rootfs.list()) committedQuotaBytes += r.quotaBytes;
+    const committedQuotaBytes = await this.committedQuotaBytes();
     let volumesBytes = 0;
     for (const key of await this.volumes.listKeys()) volumesBytes += (await this.volumes.readByKey(key))?.size ?? 0;
     return { committedQuotaBytes, volumesBytes };
