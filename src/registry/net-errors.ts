@@ -88,7 +88,10 @@ export function safeUrl(u: URL | string): string {
 /** A short description of a low-level error, without anything request-specific. */
 export function describe(e: unknown): string {
   const code = errCode(e);
-  const msg = (e as Error)?.message ?? String(e);
+  let msg = (e as Error)?.message ?? String(e);
+  // OpenSSL's "8060...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:file.c:350:" -> the reason.
+  const ssl = /routines:[^:]*:([^:]+):/.exec(msg);
+  if (ssl) msg = ssl[1]!;
   if (code && !msg.includes(code)) return `${msg} (${code})`;
   return msg;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseChallenges } from '../../src/registry/auth.js';
 import { credentialsFor, loadCredentialsFile, normalizeHost } from '../../src/registry/credentials.js';
 import { InsecureHosts } from '../../src/registry/transport.js';
-import { HttpStatusError, isRetryable, parseRetryAfter, safeUrl } from '../../src/registry/net-errors.js';
+import { HttpStatusError, describe as describeError, isRetryable, parseRetryAfter, safeUrl } from '../../src/registry/net-errors.js';
 import { backoffDelay, retryDelay, withRetry } from '../../src/registry/retry.js';
 import { parseMirror } from '../../src/registry/client.js';
 import { tuningOf } from '../../src/registry/options.js';
@@ -92,6 +92,8 @@ test('Retry-After as seconds or a date; messages drop URL queries (signed URLs)'
   expect(parseRetryAfter('soon')).toBeUndefined();
   expect(parseRetryAfter(undefined)).toBeUndefined();
   expect(safeUrl('https://user:pw@s3.example/bucket/blob?X-Amz-Signature=abc')).toBe('https://s3.example/bucket/blob');
+  const ssl = Object.assign(new Error('806C65EE937F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/ssl/record/ssl3_record.c:350:\n'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' });
+  expect(describeError(ssl)).toBe('wrong version number (ERR_SSL_WRONG_VERSION_NUMBER)');
 });
 
 test('what is retried, and how long to wait', async () => {
