@@ -60,7 +60,7 @@ export async function startFaultProxy(target: string, opts: { bind?: string } = 
     if (action?.kind === 'hang') { req.resume(); return; }
     const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
-      if (action?.kind === 'stall') res.flushHeaders();
+      if (action?.kind === 'stall' || action?.kind === 'cut') res.flushHeaders();
       forwardBody(ur, res, action);
     });
     up.on('error', () => res.destroy());
@@ -82,7 +82,10 @@ function forwardBody(ur: NodeJS.ReadableStream, res: ServerResponse, action: Fau
     if (res.destroyed) return;
     if (action?.kind === 'cut' || action?.kind === 'stall') {
       const room = action.afterBytes - sent;
-      if (room <= 0) return;
+      if (room <= 0) {
+        if (action.kind === 'cut') setTimeout(() => res.destroy(), 20);
+        return;
+      }
       const part = chunk.subarray(0, room);
       sent += part.length;
       res.write(part);
