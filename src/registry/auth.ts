@@ -103,11 +103,8 @@ export class Authenticator {
     if (bearer) {
       const s: HostScheme = { kind: 'bearer', realm: bearer.params.realm!, ...(bearer.params.service !== undefined ? { service: bearer.params.service } : {}) };
       this.schemes.set(url.host, s);
-      if (sent?.startsWith('Bearer ')) {
-        // Expired, revoked, or not enough access: drop it so the next request asks afresh.
-        this.tokens.delete(this.tokenKey(url.host, s, scope));
-        return { retry: true, reason: 'no-access' };
-      }
+      // A refused token is expired, revoked or short of access: drop it so the next request asks afresh.
+      if (sent?.startsWith('Bearer ')) this.tokens.delete(this.tokenKey(url.host, s, scope));
       return { retry: true, reason: 'no-access' };
     }
     if (basic) {

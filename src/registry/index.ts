@@ -5,7 +5,6 @@ import { RegistrySource } from './source.js';
 
 export { RegistrySource } from './source.js';
 export type { RegistryOptions, RegistryTuning } from './options.js';
-export { DEFAULT_CONCURRENCY } from './options.js';
 export { CODES as REGISTRY_ERROR_CODES } from './net-errors.js';
 export { parseChallenges } from './auth.js';
 export { loadCredentialsFile, normalizeHost } from './credentials.js';

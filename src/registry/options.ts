@@ -22,8 +22,6 @@ export type RegistryOptions = SourceOptions & RegistryTuning;
 
 export type Tuning = Required<RegistryTuning>;
 
-export const DEFAULT_CONCURRENCY = 3;
-
 export function tuningOf(o: RegistryTuning): Tuning {
   return {
     retries: o.retries ?? 5,
