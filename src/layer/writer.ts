@@ -25,17 +25,41 @@
 // anything else stays; an entry that later lands on a whiteout replaces it, and a directory
 // that does so becomes opaque (its lower namesake stays hidden).
 //
-// Layer entries carrying overlay xattrs (trusted.overlay.*, user.overlay.*) are refused:
-// they could forge whiteouts, opaque dirs or redirects that the layer did not declare.
+// Xattrs from the layer (xattr-policy.ts): trusted.* (overlayfs's own among them) and
+// user.overlay.* are dropped, as containerd drops trusted.*: applied, they could forge
+// whiteouts, opaque dirs or redirects the layer did not declare. security.selinux and
+// system.nfs4_acl are dropped as umoci does (host policy, not image content). user.* is
+// skipped where the kernel refuses it (anything but files and directories), and a file
+// system without xattrs only costs a warning, as in containerd and umoci.
+//
+// Regular files are written at explicit offsets: a sparse file's segments land where its
+// map says and the rest stays holes (ftruncate to the real size), and runs of zeros of a
+// plain file (a whole chunk of 4 KiB or more) are left as holes too, so a 4 GiB file of
+// zeros costs neither 4 GiB of disk nor of quota.
+//
+// Paths stay below PATH_MAX (4096 bytes, the whole path in the store) and NAME_MAX (255
+// bytes a component): an entry past either is refused with InvalidLayerError, as
+// containerd's and umoci's unpackers fail on them; the store removes and walks layer
+// directories by path, so a deeper tree could not be cleaned up.
 import {
   openSync, closeSync, writeSync, fchownSync, fchmodSync, lchownSync, chmodSync, mkdirSync, symlinkSync,
-  linkSync, unlinkSync, rmdirSync, lstatSync, readdirSync, constants,
+  linkSync, unlinkSync, rmdirSync, lstatSync, readdirSync, ftruncateSync, constants,
 } from 'node:fs';
 import { mknodBytes, lsetxattrBytes, lutimensBytes, futimens, type Timespec } from '../sys/bytepath.js';
 import { S_IFCHR, S_IFBLK, S_IFIFO } from '../sys/mknod.js';
 import { UnsafeLayerError, InvalidLayerError, StoreError, SyscallError } from '../errors/index.js';
 import type { TarHeader, TarSink } from './tar-reader.js';
 import { splitEntryName, showName, WHITEOUT_PREFIX, OPAQUE_MARKER, AUFS_META_PREFIX } from './paths.js';
+import { XattrFilter } from './xattr-policy.js';
+import { logger } from '../log/index.js';
+
+const log = logger('layer');
+/** Longest path the kernel takes, with its NUL; longest name component. */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+/** A data chunk at least this long that is all zeros is left as a hole. */
+const HOLE_MIN = 4096;
+const ZEROS = Buffer.alloc(64 * 1024);
 
 export interface WriterOptions {
   userXattrs?: boolean;
@@ -55,6 +79,10 @@ interface OpenFile {
   fd: number;
   path: Buffer;
   h: TarHeader;
+  /** Where the next sequential chunk goes. */
+  pos: number;
+  /** Some of the file was left as holes: its size must be set at the end. */
+  holes: boolean;
 }
 
 const O_NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -73,7 +101,8 @@ export class LayerWriter implements TarSink {
   private readonly euid = process.geteuid?.() ?? 0;
   private readonly egid = process.getegid?.() ?? 0;
   private readonly xattrPrefix: string;
-  /** Sum of regular file sizes written. */
+  private readonly xattrs = new XattrFilter();
+  /** Sum of regular file sizes written (a sparse file counts its data, not its holes). */
   unpackedBytes = 0;
 
   constructor(dir: string, private readonly label: string, private readonly opts: WriterOptions = {}) {
@@ -85,16 +114,20 @@ export class LayerWriter implements TarSink {
     const parts = splitEntryName(h.name);
     if (parts === 'dotdot') throw this.unsafe(h, 'has a ".." component');
     if (parts === 'nul') throw this.unsafe(h, 'contains a NUL byte');
-    for (const [name] of h.xattrs) {
-      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) {
-        throw this.unsafe(h, `carries the overlayfs xattr ${name}, which could forge whiteouts`);
-      }
-    }
+    if (h.xattrs.length > 0) h.xattrs = this.xattrs.keep(h.xattrs, h.name);
     if (parts.length === 0) {
-      if (h.type !== 'dir') throw this.invalid(h, 'names the layer root but is not a directory');
-      this.dirMeta.set('', this.meta(h));
+      // containerd skips every entry for the root; a directory's attributes are applied
+      // (as docker and umoci do), anything else could only change what the root is.
+      if (h.type === 'dir') this.dirMeta.set('', this.meta(h));
+      else log.warn({ layer: this.label, entry: h.name, type: h.type }, 'layer entry for the root directory is not a directory; ignored');
       return;
     }
+    let len = this.root.length;
+    for (const p of parts) {
+      if (p.length > NAME_MAX) throw this.invalid(h, `has a name component of ${p.length} bytes; file systems allow at most ${NAME_MAX}`);
+      len += 1 + p.length;
+    }
+    if (len >= PATH_MAX) throw this.invalid(h, `would be a path of ${len} bytes in the store; Linux allows at most ${PATH_MAX - 1} (PATH_MAX)`);
     for (let i = 0; i < parts.length - 1; i++) {
       if (parts[i]!.startsWith(WHITEOUT_PREFIX)) {
         if (parts[i]!.startsWith(AUFS_META_PREFIX)) return; // aufs bookkeeping: not part of the image
@@ -118,11 +151,17 @@ export class LayerWriter implements TarSink {
     }
   }
 
-  data(chunk: Buffer): void {
+  data(chunk: Buffer, at?: number): void {
     const f = this.file!;
+    const pos = at ?? f.pos;
+    f.pos = pos + chunk.length;
+    if (chunk.length >= HOLE_MIN && isZero(chunk)) {
+      f.holes = true;
+      return;
+    }
     let off = 0;
     try {
-      while (off < chunk.length) off += writeSync(f.fd, chunk, off, chunk.length - off);
+      while (off < chunk.length) off += writeSync(f.fd, chunk, off, chunk.length - off, pos + off);
     } catch (e) {
       throw this.sysError(f.h, 'write', e);
     }
@@ -133,12 +172,13 @@ export class LayerWriter implements TarSink {
     if (!f) return;
     this.file = undefined;
     try {
+      if (f.holes || f.h.sparse) ftruncateSync(f.fd, f.h.size);
       const { uid, gid } = this.owner(f.h);
       if (uid !== this.euid || gid !== this.egid) fchownSync(f.fd, uid, gid);
       // After chown, which clears setuid/setgid.
       fchmodSync(f.fd, f.h.mode);
       // After chown, which drops security.capability.
-      for (const [name, value] of f.h.xattrs) lsetxattrBytes(f.path, name, value);
+      if (f.h.xattrs.length > 0) this.setXattrs(f.path, f.h.xattrs, f.h, true);
       futimens(f.fd, f.h.mtime, f.h.mtime);
     } catch (e) {
       throw this.sysError(f.h, 'set metadata', e);
@@ -147,8 +187,13 @@ export class LayerWriter implements TarSink {
     }
   }
 
+  skipped(what: string, name: string, offset: number): void {
+    log.warn({ layer: this.label, entry: showName(name), offset, kind: what }, 'layer entry of a kind groot does not unpack; skipped');
+  }
+
   /** Apply directory metadata and opaque markers, deepest first. Call once the archive ended. */
   finish(): void {
+    this.xattrs.report(this.label, log);
     const paths = new Set<string>([...this.dirMeta.keys(), ...this.opaque.keys()]);
     const order = [...paths].sort((a, b) => depth(b) - depth(a));
     for (const rel of order) {
@@ -163,7 +208,7 @@ export class LayerWriter implements TarSink {
           const gid = this.opts.mapGid ? this.opts.mapGid(m.gid) : m.gid;
           if (uid !== this.euid || gid !== this.egid) fchownSync(fd, uid, gid);
           fchmodSync(fd, m.mode);
-          for (const [name, value] of m.xattrs) lsetxattrBytes(p, name, value);
+          if (m.xattrs.length > 0) this.setXattrs(p, m.xattrs, undefined, true, rel);
         }
         const o = this.opaque.get(rel);
         if (o) lsetxattrBytes(p, this.xattrPrefix + 'opaque', Buffer.from(o));
@@ -205,9 +250,9 @@ export class LayerWriter implements TarSink {
     } catch (e) {
       throw this.sysError(h, 'create file', e);
     }
-    this.unpackedBytes += h.size;
-    this.file = { fd, path: p, h };
-    if (h.size === 0) this.entryEnd();
+    this.unpackedBytes += h.sparse ? h.sparse.reduce((n, s) => n + s.length, 0) : h.size;
+    this.file = { fd, path: p, h, pos: 0, holes: false };
+    if (h.size === 0 || (h.sparse && h.sparse.every((s) => s.length === 0))) this.entryEnd();
   }
 
   private createDir(rel: string, h: TarHeader): void {
@@ -228,13 +273,13 @@ export class LayerWriter implements TarSink {
   }
 
   private createSymlink(rel: string, h: TarHeader): void {
+    if (h.linkname === '' || h.linkname.includes('\0')) throw this.invalid(h, `is a symlink to ${showName(h.linkname)}, which is not a valid target`);
     const p = this.abs(rel);
     try {
       this.replacing(rel, () => symlinkSync(Buffer.from(h.linkname, 'latin1'), p));
       const { uid, gid } = this.owner(h);
       if (uid !== this.euid || gid !== this.egid) lchownSync(p, uid, gid);
-      // The kernel allows no user.* xattrs on symlinks; a tar may still list some.
-      for (const [name, value] of h.xattrs) if (!name.startsWith('user.')) lsetxattrBytes(p, name, value);
+      if (h.xattrs.length > 0) this.setXattrs(p, h.xattrs, h, false);
       lutimensBytes(p, h.mtime, h.mtime);
     } catch (e) {
       throw this.sysError(h, 'create symlink', e);
@@ -285,7 +330,7 @@ export class LayerWriter implements TarSink {
     const { uid, gid } = this.owner(h);
     if (uid !== this.euid || gid !== this.egid) lchownSync(p, uid, gid);
     chmodSync(p, h.mode); // p is a node we just made, not a symlink
-    for (const [name, value] of h.xattrs) lsetxattrBytes(p, name, value);
+    if (h.xattrs.length > 0) this.setXattrs(p, h.xattrs, h, false);
     lutimensBytes(p, h.mtime, h.mtime);
   }
 
@@ -310,6 +355,29 @@ export class LayerWriter implements TarSink {
       this.whiteouts.add(rel);
     } catch (e) {
       throw this.sysError(h, 'create whiteout', e);
+    }
+  }
+
+  /**
+   * Set xattrs on `p`. The kernel allows user.* only on regular files and directories
+   * (`fileOrDir`): elsewhere they are skipped, as containerd does. ENOTSUP (a file system
+   * without xattrs) is a warning, as in containerd and umoci.
+   */
+  private setXattrs(p: Buffer, xattrs: [string, Buffer][], h: TarHeader | undefined, fileOrDir: boolean, dirRel?: string): void {
+    for (const [name, value] of xattrs) {
+      if (!fileOrDir && name.startsWith('user.')) {
+        this.xattrs.note(name, 'not allowed on symlinks and devices', h?.name ?? dirRel ?? '');
+        continue;
+      }
+      try {
+        lsetxattrBytes(p, name, value);
+      } catch (e) {
+        if (e instanceof SyscallError && e.errno === ENOTSUP) {
+          this.xattrs.note(name, 'not supported by the file system', h?.name ?? dirRel ?? '');
+          continue;
+        }
+        throw e;
+      }
     }
   }
 
@@ -400,6 +468,18 @@ export class LayerWriter implements TarSink {
     if (e instanceof UnsafeLayerError || e instanceof InvalidLayerError) return e;
     return new StoreError(`${this.label}: entry ${showName(h.name)}: ${op} failed: ${(e as Error).message}`, { cause: e });
   }
+}
+
+const ENOTSUP = 95;
+
+/** Whether a chunk is all zeros (cheap for data: most chunks fail on the first byte). */
+function isZero(b: Buffer): boolean {
+  if (b[0] !== 0 || b[b.length - 1] !== 0) return false;
+  for (let i = 0; i < b.length; i += ZEROS.length) {
+    const n = Math.min(ZEROS.length, b.length - i);
+    if (!b.subarray(i, i + n).equals(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n))) return false;
+  }
+  return true;
 }
 
 function isExists(e: unknown): boolean {

@@ -111,9 +111,9 @@ describe('applyLayer: entries and attributes', () => {
     expect(tree.get('frac')!.mtimeNs).toBe(1700000000123456789n);
   });
 
-  test('xattrs: binary security.capability (set after chown), user.*, trusted.*, on dirs too', () => {
+  test('xattrs: binary security.capability (set after chown), user.*, on dirs too; trusted.* dropped (as containerd)', () => {
     expect(tree.get('bin/ping')!.xattrs).toEqual({ 'security.capability': CAP.toString('hex') });
-    expect(tree.get('x/user-xattr')!.xattrs).toEqual({ 'user.comment': Buffer.from('hello').toString('hex'), 'trusted.t': '000102ff' });
+    expect(tree.get('x/user-xattr')!.xattrs).toEqual({ 'user.comment': Buffer.from('hello').toString('hex') });
     expect(tree.get('dir-xattr')!.xattrs).toEqual({ 'user.d': Buffer.from('dv').toString('hex') });
   });
 
