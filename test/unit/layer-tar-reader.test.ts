@@ -342,3 +342,157 @@ describe('tar reader: end of archive and truncation', () => {
     expect(readError(Buffer.concat([entry.subarray(0, 1024), Buffer.from('x')])).message).toMatch(/inside a header/);
   });
 });
+
+/** What a sparse entry reads as: the data pieces placed at their offsets in a file of h.size zeros. */
+function expand(s: Seen & { pieces?: [number, Buffer][] }): Buffer {
+  const out = Buffer.alloc(s.h.size);
+  for (const [at, b] of s.pieces ?? []) b.copy(out, at);
+  return out;
+}
+
+/** Like read(), keeping each data piece's offset. */
+function readSparse(buf: Buffer, step: number = buf.length || 1): (Seen & { pieces: [number, Buffer][] })[] {
+  const seen: (Seen & { pieces: [number, Buffer][] })[] = [];
+  const r = new TarReader({
+    entry: (h) => { seen.push({ h, data: Buffer.alloc(0), pieces: [] }); },
+    data: (c, at) => {
+      const s = seen[seen.length - 1]!;
+      const prev = s.pieces[s.pieces.length - 1];
+      s.pieces.push([at ?? (prev ? prev[0] + prev[1].length : 0), Buffer.from(c)]);
+    },
+    entryEnd: () => {},
+  });
+  for (let i = 0; i < buf.length; i += step) r.push(buf.subarray(i, i + step));
+  r.end();
+  return seen;
+}
+
+/** An old GNU 'S' header (and its extension blocks) for the given segments. */
+function oldGnuSparse(name: string, realSize: number, segs: [number, number][]): Buffer {
+  const data = segs.reduce((n, [, l]) => n + l, 0);
+  const oct = (n: number, w: number) => n.toString(8).padStart(w - 1, '0') + '\0';
+  const slot = (b: Buffer, at: number, [o, l]: [number, number]) => { b.write(oct(o, 12), at, 'latin1'); b.write(oct(l, 12), at + 12, 'latin1'); };
+  const rest = segs.slice(4);
+  const h = rawHeader({ name, type: 'S', magic: 'gnu', size: data, raw: (b) => {
+    segs.slice(0, 4).forEach((s, i) => slot(b, 386 + i * 24, s));
+    if (rest.length > 0) b[482] = 1;
+    b.write(oct(realSize, 12), 483, 'latin1');
+  } });
+  const ext: Buffer[] = [];
+  for (let i = 0; i < rest.length; i += 21) {
+    const b = Buffer.alloc(512);
+    rest.slice(i, i + 21).forEach((s, j) => slot(b, j * 24, s));
+    if (i + 21 < rest.length) b[504] = 1;
+    ext.push(b);
+  }
+  return Buffer.concat([h, ...ext]);
+}
+
+describe('tar reader: GNU sparse files', () => {
+  const segs: [number, number][] = [[1, 3], [6, 0], [6, 2], [4096, 5]];
+  const content = Buffer.from('abcdeFGHIJ');
+  const want = (() => { const b = Buffer.alloc(5000); b.write('abc', 1); b.write('de', 6); b.write('FGHIJ', 4096); return b; })();
+
+  test('old GNU format: segments in the header, real size at byte 483; data handed over at its offsets', () => {
+    for (const step of [1, 100, 4096]) {
+      const seen = readSparse(Buffer.concat([oldGnuSparse('sp', 5000, segs), body(content), tarEntry({ name: 'after', content: 'z' }), END]), step);
+      expect(seen.map((s) => [s.h.name, s.h.type, s.h.size])).toEqual([['sp', 'file', 5000], ['after', 'file', 1]]);
+      expect(seen[0]!.h.sparse).toEqual(segs.map(([offset, length]) => ({ offset, length })));
+      expect(expand(seen[0]!).equals(want)).toBe(true);
+    }
+  });
+
+  test('old GNU format with extension blocks (more than 4 segments)', () => {
+    const many: [number, number][] = Array.from({ length: 60 }, (_, i) => [i * 10, 1]);
+    const data = Buffer.from(Array.from({ length: 60 }, (_, i) => 65 + (i % 26)));
+    const seen = readSparse(Buffer.concat([oldGnuSparse('many', 600, many), body(data), END]), 512);
+    expect(seen[0]!.h.sparse).toHaveLength(60);
+    const out = expand(seen[0]!);
+    for (let i = 0; i < 60; i++) expect(out[i * 10]).toBe(65 + (i % 26));
+    expect(out.length).toBe(600);
+  });
+
+  test('PAX 0.0 (repeated offset/numbytes records) and 0.1 (GNU.sparse.map, GNU.sparse.name)', () => {
+    const rec00 = Buffer.concat([
+      rawPax([['GNU.sparse.size', '5000'], ['GNU.sparse.numblocks', '4'],
+        ...segs.flatMap(([o, l]) => [['GNU.sparse.offset', String(o)], ['GNU.sparse.numbytes', String(l)]] as [string, string][])]),
+      rawHeader({ name: 'sp00', size: content.length }), body(content),
+    ]);
+    const v01 = tarEntry({ name: 'GNUSparseFile.1/sp01', content, pax: { 'GNU.sparse.size': '5000', 'GNU.sparse.numblocks': '4', 'GNU.sparse.name': 'real/sp01', 'GNU.sparse.map': segs.flat().join(',') } });
+    const seen = readSparse(Buffer.concat([rec00, v01, END]), 300);
+    expect(seen.map((s) => [s.h.name, s.h.size])).toEqual([['sp00', 5000], ['real/sp01', 5000]]);
+    for (const s of seen) expect(expand(s).equals(want)).toBe(true);
+  });
+
+  test('PAX 1.0: the map is text at the start of the data (tokens may span blocks, leading zeros allowed)', () => {
+    const map = '0'.repeat(510) + '4\n' + segs.flat().map((n) => '00' + n).join('\n') + '\n';
+    const data = Buffer.concat([body(map), content]);
+    const e = tarEntry({ name: 'GNUSparseFile.9/x', content: data, pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'sp10', 'GNU.sparse.realsize': '5000' } });
+    for (const step of [1, 511, 100000]) {
+      const seen = readSparse(Buffer.concat([e, tarEntry({ name: 'next', content: 'n' }), END]), step);
+      expect(seen.map((s) => [s.h.name, s.h.size])).toEqual([['sp10', 5000], ['next', 1]]);
+      expect(expand(seen[0]!).equals(want)).toBe(true);
+    }
+  });
+
+  test('sparse files with no data at all (all holes), and with zero-length segments at the end', () => {
+    const hole = tarEntry({ name: 'GNUSparseFile.0/h', content: body('0\n'), pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'hole', 'GNU.sparse.realsize': '1000000' } });
+    const tail = oldGnuSparse('tail', 100, [[0, 2], [100, 0]]);
+    const seen = readSparse(Buffer.concat([hole, tail, body('hi'), END]));
+    expect(seen.map((s) => [s.h.name, s.h.size, s.h.sparse!.length])).toEqual([['hole', 1000000, 0], ['tail', 100, 2]]);
+    expect(expand(seen[1]!).subarray(0, 3).toString('latin1')).toBe('hi\0');
+  });
+
+  test('an unknown PAX sparse version is a plain file, as in Go', () => {
+    const seen = readSparse(Buffer.concat([tarEntry({ name: 'v2', content: 'plain', pax: { 'GNU.sparse.major': '2', 'GNU.sparse.minor': '0', 'GNU.sparse.realsize': '99' } }), END]));
+    expect(seen[0]!.h).toMatchObject({ name: 'v2', size: 5 });
+    expect(seen[0]!.h.sparse).toBeUndefined();
+  });
+
+  test.each([
+    ['segments out of order', () => Buffer.concat([oldGnuSparse('s', 100, [[10, 1], [5, 1]]), body('ab')]), /out of order/],
+    ['overlapping segments', () => Buffer.concat([oldGnuSparse('s', 100, [[0, 5], [4, 1]]), body('abcdef')]), /overlap/],
+    ['a segment past the real size', () => Buffer.concat([oldGnuSparse('s', 10, [[8, 5]]), body('abcde')]), /ends past the file's size 10/],
+    ['less data than the map lists', () => Buffer.concat([tarEntry({ name: 's', content: 'ab', pax: { 'GNU.sparse.size': '9', 'GNU.sparse.numblocks': '1', 'GNU.sparse.map': '0,3' } })]), /lists 3 bytes of data but the entry has 2/],
+    ['more data than the map lists', () => Buffer.concat([tarEntry({ name: 's', content: 'abcd', pax: { 'GNU.sparse.size': '9', 'GNU.sparse.numblocks': '1', 'GNU.sparse.map': '0,3' } })]), /lists 3 bytes of data but the entry has 4/],
+    ['a 0.1 map with the wrong count', () => tarEntry({ name: 's', content: 'ab', pax: { 'GNU.sparse.size': '9', 'GNU.sparse.numblocks': '2', 'GNU.sparse.map': '0,2' } }), /2 numbers for "2" segments/],
+    ['a 0.1 map with a space', () => tarEntry({ name: 's', content: 'ab', pax: { 'GNU.sparse.size': '9', 'GNU.sparse.numblocks': '1', 'GNU.sparse.map': '0, 2' } }), /not two numbers/],
+    ['0.0 records out of order', () => Buffer.concat([rawPax([['GNU.sparse.size', '9'], ['GNU.sparse.numbytes', '2'], ['GNU.sparse.offset', '0']]), rawHeader({ name: 's', size: 2 }), body('ab')]), /out of order/],
+    ['a 1.0 map with an empty number', () => tarEntry({ name: 's', content: body('1\n2\n\n'), pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.realsize': '9' } }), /not two numbers/],
+    ['a 1.0 map that runs past the data', () => tarEntry({ name: 's', content: body('1\n2'), pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.realsize': '9' } }), /map runs past the entry's data/],
+    ['a 1.0 map with no room', () => tarEntry({ name: 's', content: '1\n0\n1\n', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.realsize': '9' } }), /no room for its map/],
+    ['sparse records on a directory', () => tarEntry({ name: 'd/', type: 'dir', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } }), /sparse file records but is not a regular file/],
+    ['an old GNU sparse header without GNU magic', () => rawHeader({ name: 's', type: 'S' }), /without the GNU header format/],
+    ['a bad octal number in the map', () => resum(oldGnuSparse('s', 9, [[0, 1]]).fill(0x39, 386, 390)), /sparse offset field is not an octal number/],
+  ])('refused: %s', (_what, make, message) => {
+    const e = readError(Buffer.concat([make(), END]));
+    expect(e).toBeInstanceOf(TarFormatError);
+    expect(e.message).toMatch(message);
+  });
+
+  test('a stream ending inside old GNU extension blocks is truncated', () => {
+    const many: [number, number][] = Array.from({ length: 30 }, (_, i) => [i * 10, 1]);
+    expect(readError(oldGnuSparse('m', 300, many).subarray(0, 700)).message).toMatch(/inside a sparse file's map/);
+  });
+});
+
+/** A PAX 'x' header with the records in this order (repeated keys allowed). */
+function rawPax(records: [string, string][]): Buffer {
+  const rec = (k: string, v: string) => {
+    const b = ` ${k}=${v}\n`;
+    let len = b.length + 1;
+    while (String(len).length + b.length !== len) len++;
+    return `${len}${b}`;
+  };
+  const text = Buffer.from(records.map(([k, v]) => rec(k, v)).join(''));
+  return Buffer.concat([rawHeader({ name: 'PaxHeaders/x', type: 'x', size: text.length }), body(text)]);
+}
+
+/** Recompute the checksum of the header at the start of `b` (after editing it). */
+function resum(b: Buffer): Buffer {
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += b[i]!;
+  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  return b;
+}
