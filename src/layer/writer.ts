@@ -152,7 +152,8 @@ export class LayerWriter implements TarSink {
   }
 
   data(chunk: Buffer, at?: number): void {
-    const f = this.file!;
+    const f = this.file;
+    if (!f) return; // data of an entry that is not written (a whiteout, aufs bookkeeping)
     const pos = at ?? f.pos;
     f.pos = pos + chunk.length;
     if (chunk.length >= HOLE_MIN && isZero(chunk)) {
