@@ -6,7 +6,7 @@ const oct = (n: number, w: number) => n.toString(8).padStart(w - 1, '0') + '\0';
 export interface RawFields {
   name: string | Buffer;
   type?: string;
-  size?: number;
+  size?: number | string;
   mode?: number | string;
   uid?: number | string;
   gid?: number | string;
