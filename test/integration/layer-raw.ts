@@ -66,7 +66,9 @@ export function paxHeader(records: [string, string | Buffer][], type: 'x' | 'g' 
     return Buffer.concat([Buffer.from(String(len)), rest]);
   });
   const text = Buffer.concat(parts);
-  return Buffer.concat([rawHeader({ name: 'PaxHeaders/x', type, size: text.length }), body(text)]);
+  // git archive's name for a global header; containerd creates the parent directory of a
+  // global header's name before skipping it, so one without a slash keeps trees comparable.
+  return Buffer.concat([rawHeader({ name: type === 'g' ? 'pax_global_header' : 'PaxHeaders/x', type, size: text.length }), body(text)]);
 }
 
 export const END = Buffer.alloc(1024);
