@@ -167,9 +167,10 @@ describe('tar reader: header forms', () => {
     expect(() => numeric(huge, 0, 12, 'size')).toThrow(/out of range/);
   });
 
-  test('octal fields with spaces and NULs around the digits', () => {
+  test('octal fields with spaces and NULs around the digits; the digits end at a NUL (as Go)', () => {
     const f = Buffer.from('  0755 \0');
     expect(numeric(f, 0, 8, 'mode')).toBe(0o755);
+    expect(numeric(Buffer.from('\0 12\x0034 '), 0, 8, 'uid')).toBe(0o12);
     expect(() => numeric(Buffer.from('12x4\0\0\0\0'), 0, 8, 'mode')).toThrow(TarFormatError);
   });
 
