@@ -175,7 +175,14 @@ export class KubeSource implements Source {
     const data = secret.data ?? {};
     let json: string | undefined;
     if (data['.dockerconfigjson']) json = Buffer.from(data['.dockerconfigjson'], 'base64').toString('utf8');
-    else if (data['.dockercfg']) json = JSON.stringify({ auths: JSON.parse(Buffer.from(data['.dockercfg'], 'base64').toString('utf8')) });
+    else if (data['.dockercfg']) {
+      try {
+        json = JSON.stringify({ auths: JSON.parse(Buffer.from(data['.dockercfg'], 'base64').toString('utf8')) });
+      } catch {
+        // JSON.parse quotes the text it choked on: the secret must not reach status or logs.
+        throw new Error(`Image ${namespace}/${obj.metadata.name}: Secret ${namespace}/${name}: .dockercfg is not valid JSON`);
+      }
+    }
     if (!json) throw new Error(`Image ${namespace}/${obj.metadata.name}: Secret ${namespace}/${name} has no .dockerconfigjson (type kubernetes.io/dockerconfigjson)`);
     // A private file for the registry client; removed as soon as the pull is done.
     const dir = await mkdtemp(join(tmpdir(), 'groot-creds-'));

@@ -5,7 +5,8 @@
 // an image exists, each implicit dir takes the attributes of the directory it covers in the
 // layers below. A volume's chain ID fixes everything below it, so this is done once per
 // volume (under its chain lock) and holds for every image sharing it.
-import { lstat, lchown, chmod, lutimes } from 'node:fs/promises';
+import { lstat, lchown, lutimes, open } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { llistxattr, lgetxattr, lsetxattr } from '../sys/index.js';
 import { digestKey } from './layout.js';
@@ -29,7 +30,7 @@ export async function inheritImplicitDirs(store: Store, volumes: VolumeMeta[], s
         const lowers = out.slice(0, i).map((v) => store.layout.volume(digestKey(v.chainID))).reverse();
         for (const rel of current.implicitDirs ?? []) {
           const from = await coveredDir(lowers, rel);
-          if (from) await copyDirAttrs(from, rel === '.' ? dir : join(dir, rel));
+          if (from && (await isRealDirBelow(dir, rel))) await copyDirAttrs(from, rel === '.' ? dir : join(dir, rel));
         }
         current.inherited = true;
         await store.volumes.update(current);
@@ -86,10 +87,30 @@ async function coveredDir(lowers: string[], rel: string): Promise<string | undef
   return undefined;
 }
 
+/**
+ * Whether every component of `rel` below `root` is a real directory (no symlink anywhere).
+ * The layer wrote these paths: a name it planted as a symlink must never lead the attribute
+ * copy out of the volume.
+ */
+async function isRealDirBelow(root: string, rel: string): Promise<boolean> {
+  let path = root;
+  for (const part of rel === '.' ? [] : rel.split('/')) {
+    path = join(path, part);
+    try {
+      if (!(await lstat(path)).isDirectory()) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
 async function copyDirAttrs(from: string, to: string): Promise<void> {
   const st = await lstat(from);
   await lchown(to, st.uid, st.gid);
-  await chmod(to, st.mode & 0o7777);
+  // Through a no-follow fd: chmod(2) on a path would follow a symlink.
+  const fh = await open(to, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+  try { await fh.chmod(st.mode & 0o7777); } finally { await fh.close(); }
   for (const name of llistxattr(from)) {
     if (OVERLAY_XATTR.test(name)) continue;
     const v = lgetxattr(from, name);
