@@ -1,15 +1,32 @@
 // Source string -> ImageSource.
-import { registrySource } from '../registry/index.js';
 import { OciLayoutSource } from './oci-layout.js';
 import { parseSource } from './source-ref.js';
 import { TarballSource } from './tarball.js';
-import type { ImageSource, SourceOptions } from './types.js';
+import type { ImageSource, LayerRef, OpenLayerOptions, SourceOptions } from './types.js';
 
 export function openImageSource(source: string, opts: SourceOptions = {}): ImageSource {
   const ref = parseSource(source);
   switch (ref.kind) {
     case 'oci': return new OciLayoutSource(source, opts);
     case 'tarball': return new TarballSource(source);
-    case 'docker': return registrySource(source, opts);
+    case 'docker': return new LazyRegistrySource(source, opts);
   }
+}
+
+/**
+ * The registry client (undici and its TLS stack) takes ~0.4 s to load; a CLI create from an
+ * OCI layout or tarball should not pay for it, so it is imported on first use.
+ */
+class LazyRegistrySource implements ImageSource {
+  private inner?: Promise<ImageSource>;
+  constructor(private readonly source: string, private readonly opts: SourceOptions) {}
+
+  private get(): Promise<ImageSource> {
+    this.inner ??= import('../registry/index.js').then((m) => m.registrySource(this.source, this.opts));
+    return this.inner;
+  }
+
+  async resolve(signal?: AbortSignal) { return (await this.get()).resolve(signal); }
+  async openLayer(layer: LayerRef, o?: OpenLayerOptions) { return (await this.get()).openLayer(layer, o); }
+  async close() { if (this.inner) await (await this.inner).close(); }
 }
