@@ -8,7 +8,8 @@ import { chmod, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/p
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { attachLoop, detachLoop, loopDevicesFor } from '../sys/loop.js';
-import { mount, umount, mountTable, MNT_DETACH, MS_NOATIME } from '../sys/mount.js';
+import { mount, isMountpoint, MS_NOATIME } from '../sys/mount.js';
+import { unmountTree } from './mounts.js';
 import { lockFile } from '../sys/flock.js';
 import * as btrfs from '../sys/btrfs.js';
 import { InvalidArgumentError, StoreError, SyscallError } from '../errors/index.js';
@@ -34,7 +35,7 @@ export interface InitStoreResult {
   quota: QuotaDetection;
 }
 
-const EINVAL = 22, EBUSY = 16, EOPNOTSUPP = 95;
+const EINVAL = 22, EOPNOTSUPP = 95;
 
 /** `<store>.backing-store`: beside the store, never inside it (the mount would hide it). */
 export function backingFilePath(storePath: string): string {
@@ -114,7 +115,7 @@ export async function deleteStore(storePath: string): Promise<void> {
   const backing = backingFilePath(storePath);
   const lock = await lockFile(lockPath(storePath), 'exclusive');
   try {
-    await unmountBelow(storePath);
+    await unmountTree(storePath);
     for (const dev of loopDevicesFor(backing)) {
       try { detachLoop(dev); } catch (e) { log.warn({ device: dev, err: (e as Error).message }, 'could not detach loop device'); }
     }
@@ -207,24 +208,6 @@ async function fsTypeOf(file: string): Promise<StoreFs> {
   throw new StoreError(`backing store ${file} holds neither an XFS nor a btrfs filesystem`);
 }
 
-/** Unmount every mount at or below dir, deepest first (lazily when busy). */
-async function unmountBelow(dir: string): Promise<void> {
-  for (let round = 0; round < 8; round++) {
-    const mounts = (await mountTable()).filter((m) => m.mountpoint === dir || m.mountpoint.startsWith(dir + '/'));
-    if (mounts.length === 0) return;
-    mounts.sort((a, b) => b.mountpoint.length - a.mountpoint.length || b.id - a.id);
-    for (const m of mounts) {
-      try {
-        umount(m.mountpoint);
-      } catch (e) {
-        if (!(e instanceof SyscallError && e.errno === EBUSY)) throw e;
-        umount(m.mountpoint, MNT_DETACH);
-      }
-    }
-  }
-  throw new StoreError(`mounts below ${dir} keep coming back; cannot delete the store`);
-}
-
 /** rm -rf that also takes btrfs subvolumes (when the store was not on its own backing file). */
 async function removeTree(dir: string): Promise<void> {
   try {
@@ -250,10 +233,6 @@ async function deleteSubvolumesBelow(dir: string): Promise<void> {
     }
     await deleteSubvolumesBelow(p);
   }
-}
-
-async function isMountpoint(path: string): Promise<boolean> {
-  return (await mountTable()).some((m) => m.mountpoint === path);
 }
 
 async function exists(p: string): Promise<boolean> {

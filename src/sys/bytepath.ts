@@ -2,6 +2,7 @@
 // that are not valid UTF-8 (tar names are bytes) reach the kernel unchanged, plus
 // utimensat/futimens for nanosecond mtimes (Node's utimes goes through a double and
 // loses the last digits).
+import { makedev } from './mknod.js';
 import { lib, check } from './libc.js';
 
 const mknodFn = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
@@ -22,12 +23,6 @@ function cstr(path: Buffer): Buffer {
 
 function show(path: Buffer): string {
   return path.toString('utf8');
-}
-
-/** Linux's makedev: the glibc encoding of major/minor into a dev_t. */
-function makedev(major: number, minor: number): bigint {
-  const ma = BigInt(major >>> 0), mi = BigInt(minor >>> 0);
-  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
 }
 
 export function mknodBytes(path: Buffer, mode: number, major = 0, minor = 0): void {
