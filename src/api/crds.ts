@@ -1,8 +1,11 @@
 // The CustomResourceDefinitions, built here so schema, columns and names have one source.
 // crds/*.yaml are this output (a unit test keeps them equal).
+import { createRequire } from 'node:module';
 import { CATEGORIES, GROUP, PLURAL, SHORT_NAMES, SINGULAR, VERSION, type Kind } from './constants.js';
-import { stringify } from 'yaml';
 import { PRINTER_COLUMNS } from './columns.js';
+
+// yaml takes ~50 ms to load and api/ is imported by `get`/`describe`: load it only to print a CRD.
+const yaml = () => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 type Schema = Record<string, unknown>;
 
@@ -150,5 +153,5 @@ export const CRD_HEADER = '# Generated from src/api/crds.ts; test/unit/api-crds.
 
 /** crds/<plural>.groot.dev.yaml as committed. */
 export function crdYaml(kind: Kind): string {
-  return CRD_HEADER + stringify(crdFor(kind), { lineWidth: 0 });
+  return CRD_HEADER + yaml().stringify(crdFor(kind), { lineWidth: 0 });
 }

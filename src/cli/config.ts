@@ -2,8 +2,11 @@
 // existing Garden deployment's config works unchanged. Flags override the file; the file
 // overrides the defaults. Unknown keys are tolerated (reported, not fatal).
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
 import { InvalidArgumentError } from '../errors/index.js';
+
+// yaml takes ~50 ms to load: only a process given --config pays for it (parseConfig stays sync).
+const yaml = () => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 export const DEFAULT_STORE = '/var/lib/groot';
 
@@ -99,7 +102,7 @@ export async function loadConfigFile(path: string): Promise<LoadedConfig> {
 
 /** Parse config YAML text; `source` names it in error messages. */
 export function parseConfig(text: string, source: string): LoadedConfig {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';

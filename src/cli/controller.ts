@@ -1,5 +1,6 @@
 // `groot controller`, `groot get`, `groot describe`. Not part of the grootfs contract:
-// errors go to stderr here, exit code 1.
+// errors go to stderr here, exit code 1. main.ts registers these for every process, so
+// controller/, api/ and get/describe load only inside the actions (grootfs start-up time).
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -10,9 +11,7 @@ import { InvalidArgumentError, messageOf } from '../errors/index.js';
 import { ensureGlobalOptions, globalFlags } from './global-options.js';
 import { defaultConfig, loadConfigFile } from './config.js';
 import { checkLogLevel } from './args.js';
-import { applyConfigFile, checkValue, defaultControllerSettings, type ControllerSettings } from '../controller/config.js';
-import { getObjects } from './get.js';
-import { describe } from './describe.js';
+import type { ControllerSettings } from '../controller/config.js';
 
 const log = logger('cli');
 
@@ -47,14 +46,14 @@ async function base(cmd: Command): Promise<{ store: string; config?: string; gcD
   return { store, config: g.config, gcDefault: cfg.clean.thresholdBytes };
 }
 
-const num = (kind: 'count' | 'bytes' | 'seconds', flag: string, v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || Number.isNaN(n)) throw new InvalidArgumentError(`${flag} ${JSON.stringify(v)}: not a number`);
-  return checkValue(kind, flag, n, 'invalid argument') as number;
-};
-
 export async function controllerSettings(cmd: Command, f: ControllerFlags): Promise<{ store: string; settings: ControllerSettings }> {
   const b = await base(cmd);
+  const { applyConfigFile, checkValue, defaultControllerSettings } = await import('../controller/config.js');
+  const num = (kind: 'count' | 'bytes' | 'seconds', flag: string, v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || Number.isNaN(n)) throw new InvalidArgumentError(`${flag} ${JSON.stringify(v)}: not a number`);
+    return checkValue(kind, flag, n, 'invalid argument') as number;
+  };
   const s = defaultControllerSettings();
   if (b.gcDefault > 0) s.gcThresholdBytes = b.gcDefault; // GrootFS's clean.threshold_bytes
   if (b.config) await applyConfigFile(s, b.config);
@@ -121,6 +120,7 @@ export function registerControllerCommands(program: Command): void {
     .action(async (kind: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean }, cmd: Command) => {
       try {
         const { store } = await base(cmd);
+        const { getObjects } = await import('./get.js');
         const r = await getObjects(store, kind, name, o);
         process.stdout.write(r.stdout);
         process.stderr.write(r.stderr);
@@ -135,6 +135,7 @@ export function registerControllerCommands(program: Command): void {
     .action(async (kind: string, name: string, o: { namespace?: string }, cmd: Command) => {
       try {
         const { store } = await base(cmd);
+        const { describe } = await import('./describe.js');
         const r = await describe(store, kind, name, o.namespace);
         process.stdout.write(r.stdout);
         process.stderr.write(r.stderr);

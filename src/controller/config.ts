@@ -2,7 +2,6 @@
 // overrides the defaults. Errors name the file and the key.
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { parse } from 'yaml';
 import { InvalidArgumentError } from '../errors/index.js';
 
 export interface ControllerSettings {
@@ -64,6 +63,8 @@ export function checkValue(kind: Setter[0], key: string, v: unknown, where: stri
 /** Apply the `controller:` section of a config file. */
 export async function applyConfigFile(s: ControllerSettings, path: string): Promise<void> {
   let raw: unknown;
+  // yaml (~50 ms to load) only when there is a config file to read.
+  const { parse } = await import('yaml');
   try { raw = parse(await readFile(path, 'utf8')); } catch (e) {
     throw new InvalidArgumentError(`invalid config file ${path}: ${(e as Error).message.split('\n')[0]}`, { cause: e });
   }

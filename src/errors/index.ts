@@ -135,3 +135,43 @@ export class QuotaExceededError extends GrootError {
     super('GROOT_QUOTA_EXCEEDED', message, options);
   }
 }
+
+/** A GrootError as plain data, to cross a worker-thread boundary (see reviveError). */
+export interface ErrorData { name: string; code?: string; message: string; stack?: string; errno?: number; syscall?: string; status?: number }
+
+export function errorData(e: unknown): ErrorData {
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e) };
+  const d: ErrorData = { name: e.name, message: e.message };
+  if (e.stack !== undefined) d.stack = e.stack;
+  const x = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown; status?: unknown };
+  if (typeof x.code === 'string') d.code = x.code;
+  if (typeof x.errno === 'number') d.errno = x.errno;
+  if (typeof x.syscall === 'string') d.syscall = x.syscall;
+  if (typeof x.status === 'number') d.status = x.status;
+  return d;
+}
+
+const REVIVABLE: Record<string, new (message: string) => GrootError> = {
+  InvalidArgumentError, ImageNotFoundError, InvalidImageError, DigestMismatchError, UnsafeLayerError,
+  InvalidLayerError, RootfsNotFoundError, RootfsExistsError, StoreError, QuotaError, RegistryError,
+  AuthError, AbortedError, QuotaExceededError,
+};
+
+/** The error errorData() described, as the same class (so `instanceof` and `code` hold). */
+export function reviveError(d: ErrorData): Error {
+  let e: Error;
+  if (d.name === 'SyscallError' && d.errno !== undefined) {
+    e = Object.assign(new SyscallError(d.syscall ?? '?', d.errno, '', ''), { message: d.message });
+  } else if (REVIVABLE[d.name]) {
+    e = new REVIVABLE[d.name]!(d.message);
+    if (d.code) (e as unknown as { code: string }).code = d.code;
+    if (d.status !== undefined) (e as unknown as { status?: number }).status = d.status;
+  } else if (d.code?.startsWith('GROOT_')) {
+    e = new GrootError(d.code, d.message);
+  } else {
+    e = Object.assign(new Error(d.message), d.code ? { code: d.code } : {}, d.errno !== undefined ? { errno: d.errno } : {});
+    e.name = d.name;
+  }
+  if (d.stack) e.stack = d.stack;
+  return e;
+}

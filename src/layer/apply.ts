@@ -49,9 +49,8 @@ export async function applyLayer(blob: Readable, dir: string, expect: LayerExpec
     if (max !== undefined && tarBytes > max) {
       throw new QuotaExceededError(`${label}: unpacks to more than the allowed ${max} bytes`);
     }
-    if (budget) {
-      budget.remaining -= chunk.length;
-      if (budget.remaining < 0) throw new QuotaExceededError(`${label}: the image unpacks to more than the allowed ${budget.limit} bytes`);
+    if (budget && !budget.take(chunk.length)) {
+      throw new QuotaExceededError(`${label}: the image unpacks to more than the allowed ${budget.limit} bytes`);
     }
     tarHash.update(chunk);
     reader.push(chunk);

@@ -1,8 +1,12 @@
 // Compression of layer blobs: detection from magic bytes and media type, and streaming
 // decoders that push the uncompressed bytes to a callback.
 import * as zlib from 'node:zlib';
+import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
-import { Decompress as FzstdDecompress } from 'fzstd';
+import type { Decompress as FzstdDecompress } from 'fzstd';
+
+// fzstd (~20 ms to load) is needed only for a zstd layer on a Node without zlib zstd.
+const fzstd = () => createRequire(import.meta.url)('fzstd') as typeof import('fzstd');
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -168,7 +172,7 @@ class FzstdDecoder implements Decoder {
 
   constructor(out: (chunk: Buffer) => void) {
     // fzstd may reuse its window buffer: `out` consumes each chunk before returning.
-    this.d = new FzstdDecompress((data) => {
+    this.d = new (fzstd().Decompress)((data) => {
       if (data.length === 0) return;
       try {
         out(Buffer.from(data.buffer, data.byteOffset, data.length));

@@ -1,3 +1,5 @@
+import type { UnpackBudget } from './budget.js';
+
 /** What a layer's bytes must match. Any field left out is not checked. */
 export interface LayerExpectation {
   /** A name for messages, e.g. "layer 2/5 sha256:abcd… of oci:///img:tag". */
@@ -15,9 +17,9 @@ export interface ApplyOptions {
   maxUnpackedBytes?: number;
   /**
    * A byte budget shared by layers unpacked side by side: each uncompressed byte is taken
-   * from `remaining`, and the layer that drives it below zero stops with QuotaExceededError.
+   * from it, and the layer that overdraws it stops with QuotaExceededError.
    */
-  budget?: { remaining: number; limit: number };
+  budget?: UnpackBudget;
   /** Called with new compressed bytes consumed (progress). */
   onBytes?: (n: number) => void;
   signal?: AbortSignal;

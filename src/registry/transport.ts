@@ -1,13 +1,24 @@
 // HTTP on undici: one connection pool for verified TLS and one for the hosts the operator
 // marked insecure, time-outs on every exchange, and redirects followed by hand so that
 // credentials never travel to another host (blob storage behind a 307).
-import { Agent, request, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { AbortedError, RegistryError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import { CODES, safeUrl } from './net-errors.js';
 import type { Tuning } from './options.js';
 
 const log = logger('registry');
+
+// undici's index.js loads ~113 files (fetch, WebSocket, caches, mocks): ~90 ms of every
+// CLI pull/create. Its Agent and request() alone load ~25. These paths are internal (undici
+// has no "exports" map), so package.json pins undici ~7.30.2; see README "Versions, and why".
+// index.js adds request() to Dispatcher.prototype and maps a URL to origin + path: send()
+// calls it on the agent with origin and path itself.
+const requireUndici = createRequire(import.meta.url);
+const Agent = requireUndici('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
+const request = requireUndici('undici/lib/api/api-request.js') as
+  (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -76,8 +87,8 @@ export async function drain(res: HttpResponse): Promise<void> {
 }
 
 export class Transport {
-  private readonly verified: Agent;
-  private readonly unverified: Agent;
+  private readonly verified: UndiciAgent;
+  private readonly unverified: UndiciAgent;
 
   constructor(private readonly t: Tuning, readonly insecure: InsecureHosts) {
     // connections: null = no per-origin cap; the engine decides how many layers it opens at once.
@@ -97,8 +108,9 @@ export class Transport {
     for (let hop = 0; ; hop++) {
       if (init.signal?.aborted) throw new AbortedError(`${safeUrl(current)}: aborted`, { cause: init.signal.reason });
       const dispatcher = this.insecure.has(current) ? this.unverified : this.verified;
-      const res = await request(current, {
-        dispatcher,
+      const res = await request.call(dispatcher, {
+        origin: current.origin,
+        path: current.pathname + current.search,
         method: init.method ?? 'GET',
         headers,
         body: init.body,

@@ -207,7 +207,9 @@ export class OverlayEngine implements Engine {
     return s.blocks * s.bsize;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.deps.pool?.close();
+  }
 
   /** An id, or a path `<store>/images/<id>[/rootfs]` (Garden passes either). */
   private idOf(idOrPath: string): string {

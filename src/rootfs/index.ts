@@ -3,6 +3,8 @@ import type { Engine } from './types.js';
 import { Store } from '../store/index.js';
 import { quotaBackendFor } from './quota-backend.js';
 import { OverlayEngine } from './engine.js';
+import { UnpackPool, defaultWorkers } from '../layer/index.js';
+import { InvalidArgumentError } from '../errors/index.js';
 export * from './types.js';
 
 export interface EngineOptions {
@@ -15,7 +17,16 @@ export interface EngineOptions {
 export async function openEngine(opts: EngineOptions): Promise<Engine> {
   const store = await Store.open(opts.storePath, { repair: false });
   const quota = await quotaBackendFor(store.path, opts.quota);
-  const engine = new OverlayEngine(store, quota);
+  const engine = new OverlayEngine(store, quota, { pool: unpackPool() });
   await store.tryRepair();
   return engine;
+}
+
+/** Layers unpack in worker threads: GROOT_UNPACK_WORKERS of them (0 = on the main thread). */
+function unpackPool(): UnpackPool | undefined {
+  const env = process.env.GROOT_UNPACK_WORKERS;
+  if (env === undefined || env === '') return new UnpackPool(defaultWorkers());
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`GROOT_UNPACK_WORKERS=${env}: expected a whole number of worker threads (0 = none)`);
+  return n === 0 ? undefined : new UnpackPool(n);
 }

@@ -1,8 +1,9 @@
 // Pull: resolve a source, make sure every layer has its volume (unpacking the missing ones
 // in parallel: overlay layers are independent), then record the image. The caller holds
 // the store lock (shared) throughout.
+import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
-import { applyLayer } from '../layer/index.js';
+import { applyLayer, createBudget, type UnpackPool, type PoolApplyOptions } from '../layer/index.js';
 import { openImageSource, chainIDs } from '../image/index.js';
 import type { ImageSource, LayerRef, SourceOptions } from '../image/types.js';
 import type { LayerExpectation } from '../layer/types.js';
@@ -16,11 +17,14 @@ import { inheritImplicitDirs } from './inherit.js';
 const log = logger('store.pull');
 
 /** Layers unpacked at once when the caller does not say. */
-export const DEFAULT_UNPACK_CONCURRENCY = 3;
+export const DEFAULT_UNPACK_CONCURRENCY = Number(process.env.GROOT_C ?? 4);
 
 export interface PullDeps {
   openSource?: (source: string, opts: SourceOptions) => ImageSource;
+  /** Unpack on this thread with this function (tests); wins over `pool`. */
   applyLayer?: typeof applyLayer;
+  /** Unpack in these worker threads; without it (and without applyLayer), on this thread. */
+  pool?: UnpackPool;
 }
 
 export interface PullOutcome { info: ImageInfo; volumes: VolumeMeta[] }
@@ -32,6 +36,7 @@ export interface PullOutcome { info: ImageInfo; volumes: VolumeMeta[] }
 export async function pullImage(store: Store, source: string, opts: PullOptions, created: string[] = [], deps: PullDeps = {}): Promise<PullOutcome> {
   const open = deps.openSource ?? openImageSource;
   const apply = deps.applyLayer ?? applyLayer;
+  const pool = deps.applyLayer ? undefined : deps.pool;
   const src = open(source, opts);
   try {
     const resolved = await src.resolve(opts.signal);
@@ -58,10 +63,11 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
       throw new QuotaExceededError(`layers exceed disk quota: ${source} has ${resolved.compressedSize} bytes of compressed layers, more than the disk limit of ${cap} bytes`);
     }
     // Layers unpack side by side, so the limit is one budget they all draw from.
-    const budget = cap ? { remaining: cap - cachedBytes, limit: cap } : undefined;
+    const budget = cap ? createBudget(cap - cachedBytes, cap) : undefined;
 
     const abort = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
+    setMaxListeners(0, signal); // every layer in flight listens to it, several times over
     const missing = layers.map((_, i) => i).filter((i) => !metas[i]);
     const errors: unknown[] = [];
 
@@ -74,15 +80,20 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
       const { meta, created: made } = await store.volumes.ensure(
         { chainID: layer.chainID, diffID: layer.diffID, digest: layer.digest, source, verified: validate },
         async (dir) => {
-          progress[i]!.state = 'fetching';
-          report();
-          const blob: Readable = await src.openLayer(layer, { signal });
+          const open = (): Promise<Readable> => {
+            progress[i]!.state = 'fetching';
+            report();
+            return src.openLayer(layer, { signal });
+          };
+          const applyOpts: PoolApplyOptions = {
+            signal,
+            ...(budget ? { budget } : {}),
+            onBytes: (n) => { progress[i]!.bytesDone += n; report(); },
+          };
+          if (pool) return pool.apply(open, dir, expect, applyOpts);
+          const blob = await open();
           try {
-            return await apply(blob, dir, expect, {
-              signal,
-              ...(budget ? { budget } : {}),
-              onBytes: (n) => { progress[i]!.bytesDone += n; report(); },
-            });
+            return await apply(blob, dir, expect, applyOpts);
           } finally {
             blob.destroy();
           }

@@ -20,8 +20,9 @@ export async function readRecord<T>(path: string): Promise<T | undefined> {
   }
 }
 
-export function writeRecord(path: string, value: unknown): Promise<void> {
-  return writeJsonAtomic(path, value);
+/** Durable unless `sync: false` (then a later syncfs must cover it before anything relies on it). */
+export function writeRecord(path: string, value: unknown, opts: { sync?: boolean } = {}): Promise<void> {
+  return writeJsonAtomic(path, value, opts);
 }
 
 /** Remove a record durably (records are commit markers: a removal must survive a crash). */

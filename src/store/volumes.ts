@@ -5,8 +5,9 @@
 import { mkdir, rename, rm, symlink, readlink, unlink, lstat, opendir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { fsyncPath, syncFilesystem } from '../sys/index.js';
+import { fsyncPath, FilesystemSyncer } from '../sys/index.js';
 import { logger } from '../log/index.js';
+import { StoreError } from '../errors/index.js';
 import type { ApplyResult } from '../layer/types.js';
 import { StoreLayout, INCOMPLETE, digestKey } from './layout.js';
 import { StoreLocks } from './locks.js';
@@ -46,14 +47,20 @@ export type Unpacker = (dir: string) => Promise<ApplyResult>;
 export interface EnsureResult { meta: VolumeMeta; created: boolean }
 
 export class VolumeStore {
-  constructor(private readonly layout: StoreLayout, private readonly locks: StoreLocks) {}
+  private readonly syncer: FilesystemSyncer;
 
-  /** The volume's record when the volume is whole, else undefined. */
+  constructor(private readonly layout: StoreLayout, private readonly locks: StoreLocks) {
+    this.syncer = new FilesystemSyncer(layout.volumesDir);
+  }
+
+  /**
+   * The volume's record when the volume is whole, else undefined. The dir is looked at
+   * first: the record of a volume that is not whole may be one a crash left half-written.
+   */
   async get(chainID: string): Promise<VolumeMeta | undefined> {
     const key = digestKey(chainID);
-    const meta = await readRecord<VolumeMeta>(this.layout.volumeMeta(key));
-    if (!meta) return undefined;
-    return (await isDir(this.layout.volume(key))) ? meta : undefined;
+    if (!(await isDir(this.layout.volume(key)))) return undefined;
+    return readRecord<VolumeMeta>(this.layout.volumeMeta(key));
   }
 
   /** Path overlay uses as a lower: the short link, so option strings stay short. */
@@ -90,7 +97,7 @@ export class VolumeStore {
       await mkdir(tmp, { mode: 0o755 });
       try {
         const result = await unpack(tmp);
-        const old = await readRecord<VolumeMeta>(this.layout.volumeMeta(key));
+        const old = await this.readLeftover(key);
         if (old) await unlinkQuiet(this.layout.link(old.shortLink));
         const shortLink = await this.makeLink(key);
         const now = new Date().toISOString();
@@ -99,10 +106,11 @@ export class VolumeStore {
           ...origin, size: result.unpackedBytes, shortLink, createdAt: now, lastUsedAt: now,
           ...(implicit.length > 0 ? { implicitDirs: implicit, inherited: false } : {}),
         };
-        // The rename says "whole": the files must be on disk before it, or a crash could
-        // leave a volume that looks complete and holds empty files.
-        await syncFilesystem(tmp);
-        await writeRecord(this.layout.volumeMeta(key), meta);
+        // The rename says "whole": the files and the record must be on disk before it, or a
+        // crash could leave a volume that looks complete and holds empty files. One syncfs
+        // (shared with layers committing beside this one) covers them all.
+        await writeRecord(this.layout.volumeMeta(key), meta, { sync: false });
+        await this.syncer.sync();
         await rename(tmp, final);
         await fsyncPath(this.layout.volumesDir);
         return { meta, created: true };
@@ -130,7 +138,7 @@ export class VolumeStore {
    * even if the process dies before the bytes are.
    */
   async remove(key: string): Promise<void> {
-    const meta = await readRecord<VolumeMeta>(this.layout.volumeMeta(key));
+    const meta = await this.readLeftover(key);
     const final = this.layout.volume(key);
     const doomed = `${final}${INCOMPLETE}gc-${randomBytes(6).toString('hex')}`;
     let renamed = false;
@@ -143,6 +151,16 @@ export class VolumeStore {
     if (meta) await unlinkQuiet(this.layout.link(meta.shortLink));
     await removeRecord(this.layout.volumeMeta(key));
     if (renamed) await rm(doomed, { recursive: true, force: true });
+  }
+
+  /** A record that may belong to a volume that never became whole: half-written counts as none. */
+  private async readLeftover(key: string): Promise<VolumeMeta | undefined> {
+    try {
+      return await readRecord<VolumeMeta>(this.layout.volumeMeta(key));
+    } catch (e) {
+      if (e instanceof StoreError) return undefined;
+      throw e;
+    }
   }
 
   private async makeLink(key: string): Promise<string> {

@@ -26,29 +26,64 @@ export async function syncFilesystem(path: string): Promise<void> {
   }
 }
 
+/**
+ * syncfs for one filesystem, shared: callers that ask while a sync runs wait for the next
+ * one, which starts when the running one ends and serves them all (the running one may have
+ * begun before their writes). Layers committed side by side then cost one or two syncs,
+ * not one each.
+ */
+export class FilesystemSyncer {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly path: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) return this.start();
+    this.next ??= this.running.catch(() => {}).then(() => {
+      this.next = undefined;
+      return this.start();
+    });
+    return this.next;
+  }
+
+  private start(): Promise<void> {
+    const p: Promise<void> = syncFilesystem(this.path).finally(() => {
+      if (this.running === p) this.running = undefined;
+    });
+    this.running = p;
+    return p;
+  }
+}
+
 export async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try { await fh.sync(); } finally { await fh.close(); }
 }
 
-/** Write-temp, fsync, rename, fsync dir: a crash leaves the old file or the new one, never half. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
+/**
+ * Write-temp, fsync, rename, fsync dir: a crash leaves the old file or the new one, never half.
+ * With `sync: false` the fsyncs are left to the caller (a syncfs that follows), and a crash
+ * before it may leave the file empty or missing.
+ */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, opts: { sync?: boolean } = {}): Promise<void> {
+  const sync = opts.sync ?? true;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (sync) await fh.sync();
   } finally {
     await fh.close();
   }
   await rename(tmp, path);
-  await fsyncPath(dir);
+  if (sync) await fsyncPath(dir);
 }
 
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+export async function writeJsonAtomic(path: string, value: unknown, opts: { sync?: boolean } = {}): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', 0o600, opts);
 }
 
 export { writeFile };
