@@ -36,7 +36,7 @@ export class FilesystemSyncer {
   private running: Promise<void> | undefined;
   private next: Promise<void> | undefined;
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly path: string, private readonly run: (path: string) => Promise<void> = syncFilesystem) {}
 
   sync(): Promise<void> {
     if (!this.running) return this.start();
@@ -48,7 +48,7 @@ export class FilesystemSyncer {
   }
 
   private start(): Promise<void> {
-    const p: Promise<void> = syncFilesystem(this.path).finally(() => {
+    const p: Promise<void> = this.run(this.path).finally(() => {
       if (this.running === p) this.running = undefined;
     });
     this.running = p;

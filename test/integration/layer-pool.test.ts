@@ -1,0 +1,204 @@
+// The unpack pool (worker threads) against applyLayer on this thread: same trees, same
+// results, same errors (class, code, layer label), the blob's own error when the blob
+// fails, aborts, one budget across workers, logs reaching the main thread, and a pool
+// that keeps working after each failure. Every case checks no file descriptor is left open.
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { applyLayer, createBudget, UnpackPool } from '../../src/layer/index.js';
+import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, UnsafeLayerError, StoreError } from '../../src/errors/index.js';
+import { configureLogging } from '../../src/log/index.js';
+import { tar, type TarEntry } from '../helpers/tar.js';
+import { compress, sha256 } from '../helpers/oci.js';
+import { snapshot, streamOf, tempDir, removeDir, openFds, comparable } from './layer-tree.js';
+
+const CAP = Buffer.from([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+
+let work: string;
+let n = 0;
+let pool: UnpackPool;
+let fds0: number;
+beforeAll(async () => {
+  work = tempDir('layer-pool-');
+  pool = new UnpackPool(2);
+  // Both workers started (each has descriptors of its own event loop) before fds are counted.
+  const raw = tar([{ name: 'warm', content: 'x' }]);
+  await Promise.all([0, 1].map(() => pool.apply(async () => streamOf(raw), freshDir(), { label: 'warm-up' })));
+});
+afterAll(async () => { await pool.close(); removeDir(work); });
+beforeEach(() => { fds0 = openFds(); });
+
+function freshDir(): string {
+  const d = join(work, `d${n++}`);
+  mkdirSync(d);
+  return d;
+}
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try { await p; } catch (e) { return e as Error; }
+  throw new Error('expected a rejection');
+}
+
+/** Let the worker's closes land before counting descriptors. */
+async function expectNoLeak(): Promise<void> {
+  for (let i = 0; i < 50 && openFds() > fds0; i++) await new Promise((r) => setTimeout(r, 20));
+  expect(openFds()).toBeLessThanOrEqual(fds0);
+}
+
+const rich: TarEntry[] = [
+  { name: './', type: 'dir', mode: 0o755, mtime: 1000000000 },
+  { name: 'etc/', type: 'dir', mode: 0o755, mtime: 1500000000 },
+  { name: 'etc/passwd', content: 'root:x:0:0::/root:/bin/sh\n', mode: 0o644, mtime: 1500000001 },
+  { name: 'bin/ping', content: '\x7fELF ping', mode: 0o4755, xattrs: { 'security.capability': CAP } },
+  { name: 'bin/suid-owned', content: 'suid', mode: 0o6750, uid: 1234, gid: 4321 },
+  { name: 'ro/', type: 'dir', mode: 0o555, mtime: 1400000000 },
+  { name: 'ro/inside', content: 'x', mode: 0o444 },
+  { name: 'lib/big.so', content: randomBytes(3 << 20), mode: 0o755 },
+  { name: 'lib/zeros', content: Buffer.alloc(1 << 20), mode: 0o644 },
+  { name: 'lib/link.so', type: 'symlink', linkname: 'big.so' },
+  { name: 'lib/hard.so', type: 'hardlink', linkname: 'lib/big.so' },
+  { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 },
+  { name: 'run/fifo', type: 'fifo', mode: 0o600 },
+  { name: 'var/.wh.gone', content: '' },
+  { name: 'opt/.wh..wh..opq', content: '' },
+  { name: 'implicit/parent/file', content: 'deep' },
+];
+
+test('a layer unpacked in a worker equals the same layer unpacked on this thread', async () => {
+  const raw = tar(rich);
+  const gz = compress(raw, 'gzip');
+  const expect_ = { label: 'layer 1/1 rich', digest: sha256(gz), diffID: sha256(raw), size: gz.length };
+  const [a, b] = [freshDir(), freshDir()];
+  const inThread = await applyLayer(streamOf(gz, 7777), a, expect_);
+  let progress = 0;
+  const inWorker = await pool.apply(async () => streamOf(gz, 7777), b, expect_, { onBytes: (k) => { progress += k; } });
+  expect(inWorker).toEqual(inThread);
+  expect(progress).toBe(gz.length);
+  // Whiteouts and implicit parents are made now: their mtimes differ by the time between the two unpacks.
+  const tree = (d: string) => { const t = comparable(snapshot(d), { implicitDirs: true }); delete t['var/gone']!.mtimeNs; return t; };
+  expect(tree(b)).toEqual(tree(a));
+  expect(readFileSync(join(b, 'implicit/parent/file'), 'utf8')).toBe('deep');
+  await expectNoLeak();
+});
+
+test('many layers through a pool of two all land, each in its own dir', async () => {
+  const layers = Array.from({ length: 6 }, (_, i) => tar([{ name: `l${i}/f`, content: randomBytes(200_000 + i) }]));
+  const dirs = layers.map(() => freshDir());
+  const results = await Promise.all(layers.map((raw, i) => pool.apply(async () => streamOf(compress(raw, i % 2 ? 'zstd' : 'gzip'), 4096), dirs[i]!, { label: `L${i}`, diffID: sha256(raw) })));
+  results.forEach((r, i) => {
+    expect(r.diffID).toBe(sha256(layers[i]!));
+    expect(readFileSync(join(dirs[i]!, `l${i}/f`)).length).toBe(200_000 + i);
+  });
+  await expectNoLeak();
+});
+
+test.each([
+  ['a path outside the layer', () => tar([{ name: '../escape', content: 'x' }]), {}, UnsafeLayerError, /\.\./],
+  ['a wrong digest', () => tar([{ name: 'f', content: 'x' }]), { digest: 'sha256:' + '0'.repeat(64) }, DigestMismatchError, /digest mismatch/],
+  ['a corrupt gzip stream', () => Buffer.concat([compress(tar([{ name: 'f', content: randomBytes(50_000) }]), 'gzip').subarray(0, 2000), Buffer.alloc(3000, 7)]), {}, InvalidLayerError, /gzip/],
+] as const)('%s fails in the worker with the same error class, naming the layer', async (_what, make, extra, cls, msg) => {
+  const blob = make();
+  const dir = freshDir();
+  const e = await rejection(pool.apply(async () => streamOf(blob, 1000), dir, { label: 'layer 3/4 sha256:bad of test', ...extra }));
+  expect(e).toBeInstanceOf(cls);
+  expect(e.message).toContain('layer 3/4 sha256:bad of test');
+  expect(e.message).toMatch(msg);
+  await expectNoLeak();
+  rmSync(dir, { recursive: true }); // the caller can remove what was written
+  // The worker is fine for the next layer.
+  const raw = tar([{ name: 'ok', content: 'ok' }]);
+  await pool.apply(async () => streamOf(raw), freshDir(), { label: 'next', diffID: sha256(raw) });
+});
+
+test('a blob that fails midway rejects with the blob\'s own error, after the worker stopped', async () => {
+  const gz = compress(tar([{ name: 'f', content: randomBytes(2 << 20) }]), 'gzip');
+  const boom = Object.assign(new Error('connection reset by registry'), { code: 'ECONNRESET' });
+  let sent = 0;
+  const blob = new Readable({
+    read() {
+      if (sent > 600_000) { this.destroy(boom); return; }
+      const part = gz.subarray(sent, sent + 65536);
+      sent += part.length;
+      this.push(part);
+    },
+  });
+  const dir = freshDir();
+  const e = await rejection(pool.apply(async () => blob, dir, { label: 'L' }));
+  expect(e).toBe(boom);
+  await expectNoLeak();
+  rmSync(dir, { recursive: true });
+});
+
+test('abort stops the worker and the read; the pool goes on', async () => {
+  const ac = new AbortController();
+  const gz = compress(tar([{ name: 'f', content: randomBytes(4 << 20) }]), 'gzip');
+  let pushed = 0;
+  const blob = new Readable({
+    read() {
+      if (pushed >= gz.length) { this.push(null); return; }
+      const part = gz.subarray(pushed, pushed + 16384);
+      pushed += part.length;
+      if (pushed > 100_000) ac.abort();
+      setTimeout(() => this.push(part), 1);
+    },
+  });
+  const e = await rejection(pool.apply(async () => blob, freshDir(), { label: 'layer 2/2 x' }, { signal: ac.signal }));
+  expect(e).toBeInstanceOf(AbortedError);
+  expect(pushed).toBeLessThan(gz.length);
+  expect(blob.destroyed).toBe(true);
+  // Already aborted: open is never called.
+  let opened = false;
+  const e2 = await rejection(pool.apply(async () => { opened = true; return streamOf(gz); }, freshDir(), { label: 'L' }, { signal: AbortSignal.abort() }));
+  expect(e2).toBeInstanceOf(AbortedError);
+  expect(opened).toBe(false);
+  await expectNoLeak();
+});
+
+test('layers in different workers draw from one budget', async () => {
+  const raws = [0, 1, 2].map((i) => tar([{ name: `f${i}`, content: randomBytes(2 << 20) }]));
+  const budget = createBudget(5 << 20, 5 << 20);
+  const big = new UnpackPool(3);
+  try {
+    const settled = await Promise.allSettled(raws.map((raw) => big.apply(async () => streamOf(compress(raw, 'gzip'), 8192), freshDir(), { label: 'L' }, { budget })));
+    const failed = settled.filter((s) => s.status === 'rejected');
+    expect(failed.length).toBeGreaterThanOrEqual(1);
+    for (const f of failed) expect((f as PromiseRejectedResult).reason).toBeInstanceOf(QuotaExceededError);
+    expect(budget.remaining()).toBeLessThan(0);
+  } finally {
+    await big.close();
+  }
+});
+
+test('closing the pool fails the layer it was unpacking', async () => {
+  const p = new UnpackPool(1);
+  const gz = compress(tar([{ name: 'f', content: randomBytes(8 << 20) }]), 'gzip');
+  const slow = new Readable({ read() { setTimeout(() => this.push(gz.subarray(0, 1024)), 50); } });
+  const job = rejection(p.apply(async () => slow, freshDir(), { label: 'L' }));
+  await new Promise((r) => setTimeout(r, 300));
+  await p.close();
+  const e = await job;
+  expect(e).toBeInstanceOf(StoreError);
+  expect(e.message).toMatch(/worker exited/);
+  await expect(p.apply(async () => streamOf(gz), freshDir(), { label: 'L' })).rejects.toBeInstanceOf(AbortedError);
+});
+
+test('what a worker logs reaches the main thread\'s log', async () => {
+  const logFile = join(work, 'pool.log');
+  configureLogging({ level: 'warn', file: logFile });
+  const p = new UnpackPool(1); // workers take the log level when they start
+  try {
+    const raw = tar([{ name: 'f', content: 'x', xattrs: { 'trusted.overlay.opaque': 'y' } }]);
+    await p.apply(async () => streamOf(raw), freshDir(), { label: 'layer 1/1 xattr-test' });
+  } finally {
+    await p.close();
+    configureLogging({});
+  }
+  const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const dropped = lines.find((l) => String(l.msg).includes('xattr'));
+  expect(dropped).toBeDefined();
+  expect(dropped!.component).toBe('layer');
+  expect(dropped!.level).toBe(40);
+  expect(JSON.stringify(dropped)).toContain('trusted.overlay.opaque');
+  expect(readdirSync(work).length).toBeGreaterThan(0);
+});
