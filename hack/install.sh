@@ -35,6 +35,7 @@ PACKAGES=(
   docker-registry openssl          # a real OCI registry (plain, htpasswd, TLS) for registry tests
   containerd                       # runc and ctr, for running a container on a groot rootfs
   tmux                             # TTY progress display test
+  time                             # /usr/bin/time: CPU times in the pull benchmark
 )
 
 # kubectl, for the controller's tests against the fake API server: Debian's kubernetes-client

@@ -3,11 +3,17 @@
 // containerd root. Two images: ~90 MB compressed in 4 layers, and one of 40 layers.
 // containerd runs with its own temp root/state/socket and the overlayfs snapshotter, so
 // both sides fetch, verify, decompress and unpack to overlayfs lower directories.
-// Median of BENCH_PULL_RUNS (3) runs each, interleaved; prints times and groot/containerd.
+// Both write to a fresh XFS filesystem of the same size on a loop device each run: groot's
+// store from `init-store --store-size-bytes` (how GrootFS stores are deployed), containerd's
+// root on one made the same way. That keeps the host's own filesystem out of the figures
+// (this build machine's ext4 root spends seconds finding free inodes after many deletes).
+// Median of BENCH_PULL_RUNS (3) runs each, interleaved; prints wall times, CPU times (groot:
+// both processes, threads included; containerd: the daemon plus ctr) and groot/containerd.
 // Env: BENCH_PULL_RUNS (3), BENCH_PULL_BIG_FILES (files per layer of the 4-layer image, 1700),
-//      BENCH_PULL_MANY_FILES (files per layer of the 40-layer image, 60).
+//      BENCH_PULL_MANY_FILES (files per layer of the 40-layer image, 60),
+//      BENCH_PULL_FS=host (both on the host's temp dir instead of fresh XFS loop mounts).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,10 +33,39 @@ function run(cmd, args, what, opts = {}) {
   if (r.error || r.status !== 0) throw new Error(`${what} failed (${r.status ?? r.signal}): ${r.error?.message ?? ''}${r.stdout ?? ''}${r.stderr ?? ''}`);
   return r.stdout;
 }
+/** Wall and CPU (user+sys of the child and its threads) milliseconds of one command. */
 function timed(cmd, args, what) {
   const t0 = process.hrtime.bigint();
-  run(cmd, args, what);
-  return ms(t0);
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const wall = ms(t0);
+  if (r.error || r.status !== 0) throw new Error(`${what} failed (${r.status ?? r.signal}): ${r.error?.message ?? ''}${r.stdout ?? ''}${r.stderr ?? ''}`);
+  const [u, s] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  return { wall, cpu: (u + s) * 1000 };
+}
+
+/** CPU milliseconds a process has used so far (utime + stime from /proc). */
+function cpuOf(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / CLK_TCK;
+}
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+const FS_SIZE = 8_000_000_000;
+const ON_HOST = process.env.BENCH_PULL_FS === 'host';
+
+/** A fresh XFS filesystem on a loop device, mounted at dir (noatime, as groot's backing store). */
+function mountFreshXfs(dir) {
+  const img = `${dir}.img`;
+  run('truncate', ['-s', String(FS_SIZE), img], 'truncate');
+  run('mkfs.xfs', ['-q', '-f', img], 'mkfs.xfs');
+  mkdirSync(dir, { recursive: true });
+  run('mount', ['-o', 'loop,noatime', img, dir], 'mount loop');
+  return () => {
+    unmountUnder(dir);
+    spawnSync('umount', [dir], { stdio: 'ignore' });
+    rmSync(img, { force: true });
+  };
 }
 const sleep = (n) => new Promise((r) => setTimeout(r, n));
 
@@ -105,17 +140,20 @@ try {
   for (const img of images) {
     const grootRuns = [];
     const grootPull = [];
+    const grootCpu = [];
     const ctrRuns = [];
+    const ctrCpu = [];
     const source = `docker://${img.ref}`;
     for (let i = 0; i < RUNS; i++) {
       // groot: a new store; pull then create, each a CLI process as Garden would run them.
       const store = join(work, `store-${img.name}-${i}`);
-      run(process.execPath, [GROOT, '--store', store, 'init-store'], 'groot init-store');
+      run(process.execPath, [GROOT, '--store', store, 'init-store', ...(ON_HOST ? [] : ['--store-size-bytes', String(FS_SIZE)])], 'groot init-store');
       try {
         const p = timed(process.execPath, [GROOT, '--store', store, 'pull', source, '--insecure-registry', host], 'groot pull');
         const c = timed(process.execPath, [GROOT, '--store', store, 'create', source, 'bench', '--insecure-registry', host], 'groot create');
-        grootPull.push(p);
-        grootRuns.push(p + c);
+        grootPull.push(p.wall);
+        grootRuns.push(p.wall + c.wall);
+        grootCpu.push(p.cpu + c.cpu);
       } finally {
         spawnSync(process.execPath, [GROOT, '--store', store, 'delete-store'], { stdio: 'ignore' });
         unmountUnder(store);
@@ -124,27 +162,36 @@ try {
 
       // containerd: a new root every run, so nothing is cached.
       const cdir = mkdtempSync(join(work, `containerd-${img.name}-${i}-`));
-      const c = await startContainerd(cdir);
-      daemons.push(c);
+      const unmountFs = ON_HOST ? () => {} : mountFreshXfs(cdir);
       try {
-        ctrRuns.push(timed('ctr', ['--address', c.sock, '-n', 'bench', 'images', 'pull', '--plain-http', img.ref], 'ctr images pull'));
+        const c = await startContainerd(cdir);
+        daemons.push(c);
+        try {
+          const d0 = cpuOf(c.child.pid);
+          const t = timed('ctr', ['--address', c.sock, '-n', 'bench', 'images', 'pull', '--plain-http', img.ref], 'ctr images pull');
+          ctrRuns.push(t.wall);
+          ctrCpu.push(t.cpu + cpuOf(c.child.pid) - d0);
+        } finally {
+          await stopContainerd(c);
+          unmountUnder(cdir);
+        }
       } finally {
-        await stopContainerd(c);
-        unmountUnder(cdir);
+        unmountFs();
         rmSync(cdir, { recursive: true, force: true });
       }
     }
-    results.push({ img, grootRuns, grootPull, ctrRuns });
+    results.push({ img, grootRuns, grootPull, grootCpu, ctrRuns, ctrCpu });
   }
 
   console.log('');
-  for (const { img, grootRuns, grootPull, ctrRuns } of results) {
+  console.log(`filesystem: ${ON_HOST ? `the host's ${tmpdir()}` : 'a fresh XFS loop mount per run for each side'}`);
+  for (const { img, grootRuns, grootPull, grootCpu, ctrRuns, ctrCpu } of results) {
     const g = median(grootRuns);
     const k = median(ctrRuns);
     console.log(`${img.name} (${img.built.layers} layers, ${mib(img.built.compressedBytes)} compressed), cold, median of ${RUNS}:`);
-    console.log(`  groot pull + create     ${fmt(g)}   runs: ${grootRuns.map((x) => x.toFixed(0)).join(', ')}   (pull alone: ${median(grootPull).toFixed(0)} ms)`);
-    console.log(`  ctr images pull         ${fmt(k)}   runs: ${ctrRuns.map((x) => x.toFixed(0)).join(', ')}`);
-    console.log(`  ratio groot/containerd  ${(g / k).toFixed(2).padStart(8)}x   (target <= 0.50)`);
+    console.log(`  groot pull + create     ${fmt(g)}   runs: ${grootRuns.map((x) => x.toFixed(0)).join(', ')}   (pull alone: ${median(grootPull).toFixed(0)} ms; CPU ${median(grootCpu).toFixed(0)} ms)`);
+    console.log(`  ctr images pull         ${fmt(k)}   runs: ${ctrRuns.map((x) => x.toFixed(0)).join(', ')}   (CPU ${median(ctrCpu).toFixed(0)} ms)`);
+    console.log(`  ratio groot/containerd  ${(g / k).toFixed(2).padStart(8)}x   (target <= 0.50; CPU ratio ${(median(grootCpu) / median(ctrCpu)).toFixed(2)}x)`);
   }
 } finally {
   for (const c of daemons) if (c.child.exitCode === null) c.child.kill('SIGKILL');

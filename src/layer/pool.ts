@@ -26,9 +26,15 @@ const WINDOW = 8 << 20;
 /** Options a worker can honour: everything but callbacks stays in this thread. */
 export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'maxUnpackedBytes' | 'budget' | 'onBytes' | 'signal'>;
 
-/** Workers when the caller does not say: one per CPU, at least 2. */
+/**
+ * Workers when the caller does not say: one per CPU besides this thread's, from 4 CPUs up.
+ * Each worker pays its own start-up and warms up its own JIT (~0.15 s of CPU per pull);
+ * on 2 CPUs that cost more than the second core gave back (measured with the pull
+ * benchmark), so there layers interleave on this thread, inflating on the thread pool.
+ */
 export function defaultWorkers(): number {
-  return Math.max(2, availableParallelism());
+  const cpus = availableParallelism();
+  return cpus >= 4 ? cpus - 1 : 0;
 }
 
 // Under the test runner this file is TypeScript; workers run the compiled file (npm test builds first).
@@ -42,15 +48,17 @@ export class UnpackPool {
   private readonly waiting: { resolve: (s: Slot) => void; reject: (e: unknown) => void }[] = [];
   private closed = false;
 
-  /** `size` workers at most; an idle worker exits after idleMs. */
-  constructor(readonly size: number = defaultWorkers(), private readonly idleMs = 30_000) {}
+  /** `size` workers at most (at least 1); an idle worker exits after idleMs. */
+  constructor(readonly size: number, private readonly idleMs = 30_000) {
+    if (!(size >= 1)) throw new RangeError(`an unpack pool needs at least one worker, not ${size}`);
+  }
 
   /**
    * Unpack a layer in a worker. `open` is called once a worker is free, so a blob is never
    * left half-read while it waits its turn.
    */
   async apply(open: () => Promise<Readable>, dir: string, expect: LayerExpectation, opts: PoolApplyOptions = {}): Promise<ApplyResult> {
-    const slot = await this.acquire(opts.signal);
+    const slot = await this.acquire(expect.label, opts.signal);
     try {
       if (opts.signal?.aborted) throw new AbortedError(`${expect.label}: unpack aborted`, { cause: opts.signal.reason });
       const blob = await open();
@@ -140,8 +148,9 @@ export class UnpackPool {
     });
   }
 
-  private acquire(signal?: AbortSignal): Promise<Slot> {
-    if (this.closed) return Promise.reject(new AbortedError('unpack pool closed'));
+  private acquire(label: string, signal?: AbortSignal): Promise<Slot> {
+    if (this.closed) return Promise.reject(new AbortedError(`${label}: unpack pool closed`));
+    if (signal?.aborted) return Promise.reject(new AbortedError(`${label}: unpack aborted`, { cause: signal.reason }));
     for (let i = this.slots.length - 1; i >= 0; i--) if (this.slots[i]!.dead && !this.slots[i]!.busy) this.slots.splice(i, 1);
     const free = this.slots.find((s) => !s.busy && !s.dead);
     if (free) return Promise.resolve(this.take(free));
@@ -150,7 +159,7 @@ export class UnpackPool {
       const onAbort = () => {
         const i = this.waiting.indexOf(entry);
         if (i >= 0) this.waiting.splice(i, 1);
-        reject(new AbortedError('unpack aborted while waiting for a worker', { cause: signal?.reason }));
+        reject(new AbortedError(`${label}: unpack aborted while waiting for a worker`, { cause: signal?.reason }));
       };
       const entry = {
         resolve: (s: Slot) => { signal?.removeEventListener('abort', onAbort); resolve(s); },

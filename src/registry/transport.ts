@@ -2,6 +2,7 @@
 // marked insecure, time-outs on every exchange, and redirects followed by hand so that
 // credentials never travel to another host (blob storage behind a 307).
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { AbortedError, RegistryError } from '../errors/index.js';
 import { logger } from '../log/index.js';
@@ -15,6 +16,11 @@ const log = logger('registry');
 // has no "exports" map), so package.json pins undici ~7.30.2; see README "Versions, and why".
 // index.js adds request() to Dispatcher.prototype and maps a URL to origin + path: send()
 // calls it on the agent with origin and path itself.
+// undici parses HTTP with llhttp compiled to WebAssembly. V8 recompiles it with its
+// optimizing tier on a background thread (~250 ms of CPU), and a short CLI process waits
+// for that job before it can exit; the baseline code is fast enough for response heads
+// (bodies pass through in large spans), so only the baseline compiler is used.
+setFlagsFromString('--liftoff-only');
 const requireUndici = createRequire(import.meta.url);
 const Agent = requireUndici('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
 const request = requireUndici('undici/lib/api/api-request.js') as

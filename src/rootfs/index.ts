@@ -11,22 +11,27 @@ export interface EngineOptions {
   storePath: string;
   /** Quota backend to use: detected from the store's filesystem when left out. */
   quota?: 'xfs' | 'btrfs' | 'none';
+  /**
+   * Worker threads that unpack layers; 0 = layers interleave on this thread. Default:
+   * GROOT_UNPACK_WORKERS, else one per CPU but one from 4 CPUs up (layer/pool.ts says why).
+   */
+  unpackWorkers?: number;
 }
 
 /** Open (creating when missing) the store at storePath, repairing what a crash left there. */
 export async function openEngine(opts: EngineOptions): Promise<Engine> {
   const store = await Store.open(opts.storePath, { repair: false });
   const quota = await quotaBackendFor(store.path, opts.quota);
-  const engine = new OverlayEngine(store, quota, { pool: unpackPool() });
+  const workers = opts.unpackWorkers ?? workersFromEnv() ?? defaultWorkers();
+  const engine = new OverlayEngine(store, quota, workers > 0 ? { pool: new UnpackPool(workers) } : {});
   await store.tryRepair();
   return engine;
 }
 
-/** Layers unpack in worker threads: GROOT_UNPACK_WORKERS of them (0 = on the main thread). */
-function unpackPool(): UnpackPool | undefined {
+function workersFromEnv(): number | undefined {
   const env = process.env.GROOT_UNPACK_WORKERS;
-  if (env === undefined || env === '') return new UnpackPool(defaultWorkers());
+  if (env === undefined || env === '') return undefined;
   const n = Number(env);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`GROOT_UNPACK_WORKERS=${env}: expected a whole number of worker threads (0 = none)`);
-  return n === 0 ? undefined : new UnpackPool(n);
+  return n;
 }

@@ -16,8 +16,11 @@ import { inheritImplicitDirs } from './inherit.js';
 
 const log = logger('store.pull');
 
+/** Compressed bytes between two background writebacks while layers unpack. */
+const WRITEBACK_EVERY = 32 << 20;
+
 /** Layers unpacked at once when the caller does not say. */
-export const DEFAULT_UNPACK_CONCURRENCY = Number(process.env.GROOT_C ?? 4);
+export const DEFAULT_UNPACK_CONCURRENCY = 4;
 
 export interface PullDeps {
   openSource?: (source: string, opts: SourceOptions) => ImageSource;
@@ -71,6 +74,14 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
     const missing = layers.map((_, i) => i).filter((i) => !metas[i]);
     const errors: unknown[] = [];
 
+    // Every WRITEBACK_EVERY compressed bytes, the disk starts on what was unpacked so far.
+    let sinceWriteback = 0;
+    const wrote = (n: number) => {
+      sinceWriteback += n;
+      if (sinceWriteback < WRITEBACK_EVERY) return;
+      sinceWriteback = 0;
+      store.volumes.startWriteback();
+    };
     const unpackOne = async (i: number): Promise<void> => {
       const layer = layers[i]!;
       const label = `layer ${i + 1}/${layers.length} ${layer.digest} of ${source}`;
@@ -88,7 +99,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
           const applyOpts: PoolApplyOptions = {
             signal,
             ...(budget ? { budget } : {}),
-            onBytes: (n) => { progress[i]!.bytesDone += n; report(); },
+            onBytes: (n) => { progress[i]!.bytesDone += n; report(); wrote(n); },
           };
           if (pool) return pool.apply(open, dir, expect, applyOpts);
           const blob = await open();
