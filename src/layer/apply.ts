@@ -9,9 +9,8 @@
 // removes `dir` on failure; every stream and file handle is closed before we reject.
 //
 // Inflating runs on the libuv thread pool; hashing, tar parsing and the (synchronous) file
-// writes run on the calling thread. Worker threads were considered: on the 2-core build
-// machine three layers unpacked in one process finished sooner than in three processes,
-// so the extra machinery would not pay for itself here.
+// writes run on the calling thread: the main thread, or an unpack worker (pool.ts runs
+// this same function in worker threads on machines with 4 CPUs or more).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, GrootError } from '../errors/index.js';

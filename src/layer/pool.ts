@@ -22,6 +22,9 @@ const log = logger('layer');
 
 /** Bytes sent to a worker and not yet taken by it before reading the blob pauses. */
 const WINDOW = 8 << 20;
+/** Blob bytes per message, and how long a partly filled batch may wait. */
+const BATCH = 1 << 20;
+const FLUSH_MS = 10;
 
 /** Options a worker can honour: everything but callbacks stays in this thread. */
 export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'maxUnpackedBytes' | 'budget' | 'onBytes' | 'signal'>;
@@ -129,18 +132,40 @@ export class UnpackPool {
       if (opts.signal?.aborted) onAbort();
 
       (async () => {
+        // Bytes go over in batches of BATCH: a message costs both threads a wake-up, and
+        // one per network read cost more than the unpacking itself. A batch that does not
+        // fill within FLUSH_MS goes as it is (a slow registry).
+        let batch = new Uint8Array(BATCH);
+        let filled = 0;
+        let timer: NodeJS.Timeout | undefined;
+        const flush = () => {
+          clearTimeout(timer);
+          timer = undefined;
+          if (filled === 0 || settled || stopped) return;
+          inflight += filled;
+          post({ t: 'data', chunk: batch.subarray(0, filled) }, [batch.buffer as ArrayBuffer]); // moved, not copied
+          batch = new Uint8Array(BATCH);
+          filled = 0;
+        };
         try {
           for await (const c of blob) {
             if (settled || stopped) break;
-            // A copy with its own ArrayBuffer, moved (not cloned) to the worker.
-            const chunk = new Uint8Array(c as Uint8Array);
-            inflight += chunk.length;
-            opts.onBytes?.(chunk.length);
-            post({ t: 'data', chunk }, [chunk.buffer as ArrayBuffer]);
+            const bytes = c as Uint8Array;
+            opts.onBytes?.(bytes.length);
+            for (let off = 0; off < bytes.length;) {
+              const n = Math.min(BATCH - filled, bytes.length - off);
+              batch.set(bytes.subarray(off, off + n), filled);
+              filled += n;
+              off += n;
+              if (filled === BATCH) flush();
+            }
+            if (filled > 0) timer ??= setTimeout(flush, FLUSH_MS);
             while (inflight >= WINDOW && !settled && !stopped) await new Promise<void>((r) => (credit = r));
           }
+          flush();
           if (!settled && !stopped) post({ t: 'end' });
         } catch (e) {
+          clearTimeout(timer);
           blobError = e;
           stop(`${expect.label}: reading the blob failed`);
         }

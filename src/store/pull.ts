@@ -88,25 +88,35 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
       const validate = layer.verifiable && !opts.skipLayerValidation;
       const expect: LayerExpectation = { label, mediaType: layer.mediaType, ...(layer.size >= 0 ? { size: layer.size } : {}) };
       if (validate) { expect.digest = layer.digest; expect.diffID = layer.diffID; }
+      const unpackInto = async (dir: string) => {
+        const open = (): Promise<Readable> => {
+          progress[i]!.state = 'fetching';
+          report();
+          return src.openLayer(layer, { signal });
+        };
+        const applyOpts: PoolApplyOptions = {
+          signal,
+          ...(budget ? { budget } : {}),
+          onBytes: (n) => { progress[i]!.bytesDone += n; report(); wrote(n); },
+        };
+        if (pool) return pool.apply(open, dir, expect, applyOpts);
+        const blob = await open();
+        try {
+          return await apply(blob, dir, expect, applyOpts);
+        } finally {
+          blob.destroy();
+        }
+      };
       const { meta, created: made } = await store.volumes.ensure(
         { chainID: layer.chainID, diffID: layer.diffID, digest: layer.digest, source, verified: validate },
         async (dir) => {
-          const open = (): Promise<Readable> => {
-            progress[i]!.state = 'fetching';
-            report();
-            return src.openLayer(layer, { signal });
-          };
-          const applyOpts: PoolApplyOptions = {
-            signal,
-            ...(budget ? { budget } : {}),
-            onBytes: (n) => { progress[i]!.bytesDone += n; report(); wrote(n); },
-          };
-          if (pool) return pool.apply(open, dir, expect, applyOpts);
-          const blob = await open();
+          // Only the download+unpack holds a slot: committing (the shared syncfs) does not,
+          // so the next layer starts while this one waits for the disk.
+          const release = await slots.acquire(signal);
           try {
-            return await apply(blob, dir, expect, applyOpts);
+            return await unpackInto(dir);
           } finally {
-            blob.destroy();
+            release();
           }
         },
         signal,
@@ -120,7 +130,10 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
 
     // A bounded pool; the first failure stops the others (their incomplete dirs are removed
     // by ensure) and is the one reported.
-    const width = Math.max(1, Math.min(opts.concurrency ?? DEFAULT_UNPACK_CONCURRENCY, missing.length));
+    // `concurrency` layers download and unpack at once; a few more may be committing.
+    const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_UNPACK_CONCURRENCY);
+    const slots = new Slots(concurrency);
+    const width = Math.min(concurrency * 2, missing.length);
     let next = 0;
     await Promise.all(Array.from({ length: width }, async () => {
       while (next < missing.length && !abort.signal.aborted && !opts.signal?.aborted) {
@@ -154,6 +167,37 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
     return { info, volumes };
   } finally {
     await src.close();
+  }
+}
+
+/** A counting semaphore whose waiters leave when the signal aborts. */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+
+  async acquire(signal: AbortSignal): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => { signal.removeEventListener('abort', onAbort); resolve(); };
+        const onAbort = () => {
+          const i = this.waiting.indexOf(wake);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new AbortedError('pull aborted', { cause: signal.reason }));
+        };
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.waiting.push(wake);
+      });
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
   }
 }
 
