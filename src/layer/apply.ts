@@ -10,7 +10,7 @@
 //
 // Inflating runs on the libuv thread pool; hashing, tar parsing and the (synchronous) file
 // writes run on the calling thread: the main thread, or an unpack worker (pool.ts runs
-// this same function in worker threads on machines with 4 CPUs or more).
+// this same function in worker threads for large layers).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, GrootError } from '../errors/index.js';

@@ -30,14 +30,12 @@ const FLUSH_MS = 10;
 export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'maxUnpackedBytes' | 'budget' | 'onBytes' | 'signal'>;
 
 /**
- * Workers when the caller does not say: one per CPU besides this thread's, from 4 CPUs up.
- * Each worker pays its own start-up and warms up its own JIT (~0.15 s of CPU per pull);
- * on 2 CPUs that cost more than the second core gave back (measured with the pull
- * benchmark), so there layers interleave on this thread, inflating on the thread pool.
+ * Workers when the caller does not say: one per CPU besides this thread's. The store
+ * hands a worker only large layers, and only while one is free (store/pull.ts): each
+ * worker pays its own start-up and JIT warm-up, which a small layer would not repay.
  */
 export function defaultWorkers(): number {
-  const cpus = availableParallelism();
-  return cpus >= 4 ? cpus - 1 : 0;
+  return Math.max(0, availableParallelism() - 1);
 }
 
 // Under the test runner this file is TypeScript; workers run the compiled file (npm test builds first).
@@ -50,6 +48,7 @@ export class UnpackPool {
   private readonly slots: Slot[] = [];
   private readonly waiting: { resolve: (s: Slot) => void; reject: (e: unknown) => void }[] = [];
   private closed = false;
+  private done = 0;
 
   /** `size` workers at most (at least 1); an idle worker exits after idleMs. */
   constructor(readonly size: number, private readonly idleMs = 30_000) {
@@ -66,13 +65,24 @@ export class UnpackPool {
       if (opts.signal?.aborted) throw new AbortedError(`${expect.label}: unpack aborted`, { cause: opts.signal.reason });
       const blob = await open();
       try {
-        return await this.run(slot, blob, dir, expect, opts);
+        const result = await this.run(slot, blob, dir, expect, opts);
+        this.done++;
+        return result;
       } finally {
         blob.destroy();
       }
     } finally {
       this.release(slot);
     }
+  }
+
+  /** Layers this pool has unpacked (for tests and metrics). */
+  get jobsDone(): number { return this.done; }
+
+  /** Whether apply() would start at once (a worker is free, or one more may start). */
+  hasFreeWorker(): boolean {
+    if (this.closed) return false;
+    return this.slots.some((s) => !s.busy && !s.dead) || this.slots.filter((s) => !s.dead).length < this.size;
   }
 
   /** Stop every worker (a busy one's job fails). */

@@ -12,8 +12,8 @@ export interface EngineOptions {
   /** Quota backend to use: detected from the store's filesystem when left out. */
   quota?: 'xfs' | 'btrfs' | 'none';
   /**
-   * Worker threads that unpack layers; 0 = layers interleave on this thread. Default:
-   * GROOT_UNPACK_WORKERS, else one per CPU but one from 4 CPUs up (layer/pool.ts says why).
+   * Worker threads that unpack large layers; 0 = every layer unpacks on this thread.
+   * Default: GROOT_UNPACK_WORKERS, else one per CPU but one (layer/pool.ts says why).
    */
   unpackWorkers?: number;
 }

@@ -19,6 +19,9 @@ const log = logger('store.pull');
 /** Compressed bytes between two background writebacks while layers unpack. */
 const WRITEBACK_EVERY = 32 << 20;
 
+/** Compressed size from which a layer is worth handing to an unpack worker. */
+const WORKER_MIN_BYTES = 4 << 20;
+
 /** Layers unpacked at once when the caller does not say. */
 export const DEFAULT_UNPACK_CONCURRENCY = 4;
 
@@ -99,7 +102,10 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
           ...(budget ? { budget } : {}),
           onBytes: (n) => { progress[i]!.bytesDone += n; report(); wrote(n); },
         };
-        if (pool) return pool.apply(open, dir, expect, applyOpts);
+        // A large layer goes to a free worker; the rest (small layers, or no worker free)
+        // unpack here, interleaved, so no layer waits for a worker and no small layer pays
+        // for the hand-over.
+        if (pool && layer.size >= WORKER_MIN_BYTES && pool.hasFreeWorker()) return pool.apply(open, dir, expect, applyOpts);
         const blob = await open();
         try {
           return await apply(blob, dir, expect, applyOpts);

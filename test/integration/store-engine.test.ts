@@ -384,3 +384,43 @@ test('volume records say when a volume was made and (coarsely) last used', async
   expect(after.createdAt).toBe(meta.createdAt);
   expect(after.shortLink).toBe(meta.shortLink);
 });
+
+test('large layers unpack in worker threads to the same volumes as on the main thread', async () => {
+  const { randomBytes } = await import('node:crypto');
+  const { Store } = await import('../../src/store/index.js');
+  const { OverlayEngine } = await import('../../src/rootfs/engine.js');
+  const { NoneQuota } = await import('../../src/quota/none.js');
+  const { UnpackPool } = await import('../../src/layer/index.js');
+  const { snapshot, comparable } = await import('./layer-tree.js');
+  // Three layers over the 4 MiB hand-over size, one small one that stays on the main thread.
+  const big = (i: number): TarEntry[] => [
+    { name: `lib${i}/`, type: 'dir', mode: 0o755, mtime: 1600000000 },
+    { name: `lib${i}/blob.so`, content: randomBytes(5 << 20), mode: 0o755, mtime: 1600000001 },
+    { name: `lib${i}/link`, type: 'symlink', linkname: 'blob.so', mtime: 1600000002 },
+    { name: `etc/conf${i}`, content: `n=${i}\n`, mode: 0o600, uid: 1000 + i },
+  ];
+  const src = await layout('workers', [big(0), big(1), [{ name: 'small', content: 'tiny' }], big(2)]);
+
+  const pool = new UnpackPool(2);
+  const threaded = new OverlayEngine(await Store.open(join(tmp, 'store-w'), { repair: false }), new NoneQuota(), { pool });
+  const plain = await openEngine({ storePath: join(tmp, 'store-p'), quota: 'none', unpackWorkers: 0 });
+  try {
+    const a = await threaded.pull(src);
+    expect(pool.jobsDone).toBeGreaterThanOrEqual(1); // the worker path was taken
+    expect(pool.jobsDone).toBeLessThanOrEqual(3); // the small layer was not handed over
+    const b = await plain.pull(src);
+    expect(b.chainIDs).toEqual(a.chainIDs);
+    for (const id of a.chainIDs) {
+      const key = id.replace(/^sha256:/, '');
+      const tree = (root: string) => comparable(snapshot(join(root, 'volumes', key)), { implicitDirs: true });
+      expect(tree(join(tmp, 'store-w'))).toEqual(tree(join(tmp, 'store-p')));
+    }
+    // And a root filesystem over the worker-made volumes shows every layer.
+    await threaded.create({ id: 'w', source: src });
+    expect(readFileSync(join(tmp, 'store-w', 'images', 'w', 'rootfs', 'etc', 'conf2'), 'utf8')).toBe('n=2\n');
+    expect(statSync(join(tmp, 'store-w', 'images', 'w', 'rootfs', 'lib1', 'blob.so')).size).toBe(5 << 20);
+  } finally {
+    await threaded.close();
+    await plain.close();
+  }
+});
