@@ -17,6 +17,12 @@ export interface CreateConfig {
   withClean: boolean;
   withoutMount: boolean;
   insecureRegistries: string[];
+  /** registry host -> mirror base URLs tried before it (groot's own key). */
+  registryMirrors: Record<string, string[]>;
+  /** A Docker config.json-style credentials file (groot's own key). */
+  credentialsFile?: string;
+  /** Layers downloaded and unpacked at once (groot's own key; 0 = the default, 4). */
+  layerConcurrency: number;
   /** Accepted for compatibility; groot verifies TLS with the system CAs. */
   remoteLayerClientCertificatesPath?: string;
 }
@@ -46,14 +52,14 @@ export function defaultConfig(): GrootfsConfig {
     store: DEFAULT_STORE,
     create: {
       diskLimitSizeBytes: 0, excludeImageFromQuota: false, skipLayerValidation: false,
-      withClean: false, withoutMount: false, insecureRegistries: [],
+      withClean: false, withoutMount: false, insecureRegistries: [], registryMirrors: {}, layerConcurrency: 0,
     },
     clean: { thresholdBytes: 0 },
     init: { storeSizeBytes: 0, withDirectIO: false, storeFs: 'xfs' },
   };
 }
 
-type Kind = 'string' | 'bool' | 'bytes' | 'strings';
+type Kind = 'string' | 'bool' | 'bytes' | 'strings' | 'mirrors';
 // YAML key -> [kind, setter]. One table keeps the key names in one place.
 type Field = [Kind, (c: GrootfsConfig, v: never) => void];
 const TOP: Record<string, Field> = {
@@ -73,6 +79,9 @@ const SECTIONS: Record<string, Record<string, Field>> = {
     with_clean: ['bool', (c, v: boolean) => { c.create.withClean = v; }],
     without_mount: ['bool', (c, v: boolean) => { c.create.withoutMount = v; }],
     insecure_registries: ['strings', (c, v: string[]) => { c.create.insecureRegistries = v; }],
+    registry_mirrors: ['mirrors', (c, v: Record<string, string[]>) => { c.create.registryMirrors = v; }],
+    credentials_file: ['string', (c, v: string) => { c.create.credentialsFile = v; }],
+    layer_concurrency: ['bytes', (c, v: number) => { c.create.layerConcurrency = v; }],
     remote_layer_client_certificates_path: ['string', (c, v: string) => { c.create.remoteLayerClientCertificatesPath = v; }],
   },
   clean: {
@@ -157,6 +166,20 @@ function apply(config: GrootfsConfig, [kind, set]: Field, value: unknown, key: s
       if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) throw bad('a list of strings');
       (set as (c: GrootfsConfig, v: string[]) => void)(config, value as string[]);
       return;
+    case 'mirrors': {
+      // registry_mirrors: {docker.io: [https://mirror.example.com], ...}
+      if (!isMap(value)) throw bad('a mapping of registry host to a list of mirror URLs');
+      const out: Record<string, string[]> = {};
+      for (const [host, urls] of Object.entries(value)) {
+        const list = typeof urls === 'string' ? [urls] : urls;
+        if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
+          throw new InvalidArgumentError(`invalid config file ${source}: ${key}.${host} must be a list of mirror URLs, not ${describe(urls)}`);
+        }
+        out[host] = list.map((u) => checkMirrorUrl(u, `config file ${source}: ${key}.${host}`));
+      }
+      (set as (c: GrootfsConfig, v: Record<string, string[]>) => void)(config, out);
+      return;
+    }
   }
 }
 
@@ -174,6 +197,19 @@ function describe(v: unknown): string {
 
 function firstLine(s: string): string {
   return s.split('\n')[0].trim();
+}
+
+/** A mirror base URL: http(s)://host[:port][/path]. */
+export function checkMirrorUrl(u: string, what: string): string {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    throw new InvalidArgumentError(`invalid ${what}: ${JSON.stringify(u)} is not a URL (expected https://host[:port][/path])`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidArgumentError(`invalid ${what}: ${JSON.stringify(u)} must be an http:// or https:// URL`);
+  if (url.username || url.password) throw new InvalidArgumentError(`invalid ${what}: mirror URLs carry no credentials (use credentials_file)`);
+  return u.replace(/\/+$/, '');
 }
 
 export function storeFsOf(what: string, v: string): 'xfs' | 'btrfs' {

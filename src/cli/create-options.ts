@@ -3,7 +3,7 @@
 import { InvalidArgumentError } from '../errors/index.js';
 import type { Credentials, Platform } from '../image/types.js';
 import { parseBytes, parsePlatform } from './args.js';
-import type { GrootfsConfig } from './config.js';
+import { checkMirrorUrl, type GrootfsConfig } from './config.js';
 
 /** Source flags shared by `create` and `pull`, as commander hands them over. */
 export interface SourceFlags {
@@ -12,6 +12,10 @@ export interface SourceFlags {
   insecureRegistry?: string[];
   skipLayerValidation?: boolean;
   platform?: string;
+  /** HOST=URL, repeatable. */
+  registryMirror?: string[];
+  credentialsFile?: string;
+  layerConcurrency?: string;
 }
 
 export interface CreateFlags extends SourceFlags {
@@ -30,6 +34,9 @@ export interface SourceSettings {
   /** Only ever true for `oci:` sources: GrootFS ignores the flag for registries and tarballs. */
   skipLayerValidation: boolean;
   platform?: Platform;
+  mirrors?: Record<string, string[]>;
+  credentialsFile?: string;
+  concurrency?: number;
 }
 
 export interface CreateSettings extends SourceSettings {
@@ -44,12 +51,36 @@ export function resolveSourceSettings(config: GrootfsConfig, flags: SourceFlags,
   const insecure = flags.insecureRegistry?.length ? flags.insecureRegistry : config.create.insecureRegistries;
   const skip = (flags.skipLayerValidation ?? config.create.skipLayerValidation) && source.startsWith('oci:');
   if (flags.password !== undefined && !flags.username) throw new InvalidArgumentError('invalid arguments: --password needs --username');
+  const mirrors = flags.registryMirror?.length ? parseMirrorFlags(flags.registryMirror) : config.create.registryMirrors;
+  const credentialsFile = flags.credentialsFile ?? config.create.credentialsFile;
+  const concurrency = flags.layerConcurrency !== undefined ? parseCount('--layer-concurrency', flags.layerConcurrency) : config.create.layerConcurrency;
   return {
     ...(flags.username ? { credentials: { username: flags.username, password: flags.password ?? '' } } : {}),
     insecureRegistries: [...insecure],
     skipLayerValidation: skip,
     ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
+    ...(Object.keys(mirrors).length > 0 ? { mirrors } : {}),
+    ...(credentialsFile ? { credentialsFile } : {}),
+    ...(concurrency > 0 ? { concurrency } : {}),
   };
+}
+
+/** `--registry-mirror HOST=URL` (repeatable; several for one host are tried in order). */
+function parseMirrorFlags(values: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`invalid --registry-mirror ${JSON.stringify(v)}: expected HOST=URL, e.g. docker.io=https://mirror.example.com`);
+    const host = v.slice(0, eq);
+    (out[host] ??= []).push(checkMirrorUrl(v.slice(eq + 1), `--registry-mirror ${host}`));
+  }
+  return out;
+}
+
+function parseCount(flag: string, v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`invalid ${flag} ${JSON.stringify(v)}: expected a whole number of layers, 1 or more`);
+  return n;
 }
 
 export function resolveCreateSettings(config: GrootfsConfig, flags: CreateFlags, source: string): CreateSettings {

@@ -9,7 +9,7 @@ import { GrootError, InvalidArgumentError, messageOf } from '../errors/index.js'
 import type { Engine, EngineOptions, PullProgress } from '../rootfs/index.js';
 import { checkLogLevel, checkRootfsId, idFromIdOrPath, parseBytes, parseIdMapping } from './args.js';
 import { defaultConfig, loadConfigFile, storeFsOf, type GrootfsConfig } from './config.js';
-import { resolveCreateSettings, resolveSourceSettings, type CreateFlags, type SourceFlags } from './create-options.js';
+import { resolveCreateSettings, resolveSourceSettings, type CreateFlags, type SourceFlags, type SourceSettings } from './create-options.js';
 import { ensureGlobalOptions, globalFlags } from './global-options.js';
 import { createProgress, type ProgressStream } from './progress.js';
 import { requireStore, storeExists } from './store-check.js';
@@ -114,8 +114,7 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
           ...(s.diskLimitBytes > 0 && !s.excludeImageFromQuota ? { maxUnpackedBytes: s.diskLimitBytes } : {}),
           skipLayerValidation: s.skipLayerValidation,
           insecureRegistries: s.insecureRegistries,
-          ...(s.credentials ? { credentials: s.credentials } : {}),
-          ...(s.platform ? { platform: s.platform } : {}),
+          ...sourceOptions(s),
         }));
         const printed = { ...spec };
         if (s.mount) delete printed.mounts; // mounted by us: the runtime has nothing to mount
@@ -196,8 +195,7 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
         onProgress, signal,
         skipLayerValidation: s.skipLayerValidation,
         insecureRegistries: s.insecureRegistries,
-        ...(s.credentials ? { credentials: s.credentials } : {}),
-        ...(s.platform ? { platform: s.platform } : {}),
+        ...sourceOptions(s),
       })));
       out(JSON.stringify({
         source: info.source, digest: info.digest, layers: info.chainIDs.length,
@@ -206,13 +204,27 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
     }));
 }
 
+/** The registry-facing settings the engine takes as they are. */
+function sourceOptions(s: SourceSettings) {
+  return {
+    ...(s.credentials ? { credentials: s.credentials } : {}),
+    ...(s.platform ? { platform: s.platform } : {}),
+    ...(s.mirrors ? { mirrors: s.mirrors } : {}),
+    ...(s.credentialsFile ? { credentialsFile: s.credentialsFile } : {}),
+    ...(s.concurrency ? { concurrency: s.concurrency } : {}),
+  };
+}
+
 function addSourceFlags(c: Command): Command {
   return c
     .option('--username <user>', 'registry username')
     .option('--password <password>', 'registry password')
     .option('--insecure-registry <host>', 'registry that may use plain HTTP or unverified TLS (repeatable)', collect)
     .option('--skip-layer-validation', 'do not check layer digests (oci: sources only)')
-    .option('--platform <os/arch[/variant]>', 'pick this platform from a multi-platform image');
+    .option('--platform <os/arch[/variant]>', 'pick this platform from a multi-platform image')
+    .option('--registry-mirror <host=url>', 'mirror tried before the registry HOST (repeatable)', collect)
+    .option('--credentials-file <path>', 'Docker config.json-style registry credentials')
+    .option('--layer-concurrency <n>', 'layers downloaded and unpacked at once (default 4)');
 }
 
 /** Wrap a command body: a thrown error becomes a message on stdout and exit code 1. */

@@ -37,7 +37,8 @@ describe('grootfs config file', () => {
       tardisBin: '/var/vcap/packages/grootfs/bin/tardis', newuidmapBin: '/usr/bin/newuidmap', newgidmapBin: '/usr/bin/newgidmap',
       metronEndpoint: '127.0.0.1:3457',
       create: { diskLimitSizeBytes: 1073741824, excludeImageFromQuota: true, skipLayerValidation: true, withClean: true,
-        withoutMount: true, insecureRegistries: ['reg.local:5000', 'other.local'], remoteLayerClientCertificatesPath: '/certs' },
+        withoutMount: true, insecureRegistries: ['reg.local:5000', 'other.local'], remoteLayerClientCertificatesPath: '/certs',
+        registryMirrors: {}, layerConcurrency: 0 },
       clean: { thresholdBytes: 5000 },
       init: { storeSizeBytes: 10737418240, withDirectIO: true, storeFs: 'btrfs' },
     });
@@ -148,5 +149,62 @@ describe('create flags over the config file', () => {
   test('--platform is parsed', () => {
     expect(resolveSourceSettings(defaultConfig(), { platform: 'linux/arm64/v8' }, 'x').platform).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
     expect(() => resolveSourceSettings(defaultConfig(), { platform: 'linux' }, 'x')).toThrow('--platform "linux" is not os/architecture[/variant]');
+  });
+});
+
+describe('registry settings (groot keys): mirrors, credentials file, layer concurrency', () => {
+  const file = `
+create:
+  registry_mirrors:
+    docker.io: [https://mirror.example.com/, "http://10.0.0.5:5000/v2-cache"]
+    quay.io: https://quay-mirror.example.com
+  credentials_file: /etc/groot/auth.json
+  layer_concurrency: 8
+`;
+
+  test('the config file keys reach the source settings', () => {
+    const { config, unknownKeys } = parseConfig(file, 'r.yml');
+    expect(unknownKeys).toEqual([]);
+    expect(resolveSourceSettings(config, {}, 'docker:///library/busybox')).toEqual({
+      insecureRegistries: [], skipLayerValidation: false,
+      mirrors: { 'docker.io': ['https://mirror.example.com', 'http://10.0.0.5:5000/v2-cache'], 'quay.io': ['https://quay-mirror.example.com'] },
+      credentialsFile: '/etc/groot/auth.json', concurrency: 8,
+    });
+  });
+
+  test('flags win over the file; several mirrors for one host keep their order', () => {
+    const { config } = parseConfig(file, 'r.yml');
+    const s = resolveSourceSettings(config, {
+      registryMirror: ['docker.io=https://a.example', 'docker.io=https://b.example', 'ghcr.io=http://127.0.0.1:5001'],
+      credentialsFile: '/tmp/other.json', layerConcurrency: '2',
+    }, 'docker:///x');
+    expect(s.mirrors).toEqual({ 'docker.io': ['https://a.example', 'https://b.example'], 'ghcr.io': ['http://127.0.0.1:5001'] });
+    expect(s.credentialsFile).toBe('/tmp/other.json');
+    expect(s.concurrency).toBe(2);
+  });
+
+  test('defaults leave the engine its own (4 layers, no mirrors, no file)', () => {
+    const s = resolveSourceSettings(defaultConfig(), {}, 'docker:///x');
+    expect(s).toEqual({ insecureRegistries: [], skipLayerValidation: false });
+  });
+
+  test.each([
+    ['create:\n  registry_mirrors: [https://m]\n', 'create.registry_mirrors must be a mapping of registry host to a list of mirror URLs'],
+    ['create:\n  registry_mirrors: {docker.io: [1]}\n', 'create.registry_mirrors.docker.io must be a list of mirror URLs'],
+    ['create:\n  registry_mirrors: {docker.io: [ftp://m]}\n', 'must be an http:// or https:// URL'],
+    ['create:\n  registry_mirrors: {docker.io: ["not a url"]}\n', 'is not a URL'],
+    ['create:\n  registry_mirrors: {docker.io: ["https://u:p@m"]}\n', 'mirror URLs carry no credentials'],
+    ['create:\n  layer_concurrency: -1\n', 'create.layer_concurrency cannot be negative'],
+  ])('bad config %j is refused naming the key', (text, msg) => {
+    expect(() => parseConfig(text, 'bad.yml')).toThrow(msg);
+  });
+
+  test.each([
+    [{ registryMirror: ['https://no-host'] }, 'expected HOST=URL'],
+    [{ registryMirror: ['docker.io=nope'] }, 'is not a URL'],
+    [{ layerConcurrency: '0' }, 'expected a whole number of layers, 1 or more'],
+    [{ layerConcurrency: 'x' }, 'expected a whole number of layers, 1 or more'],
+  ])('bad flags %j are refused', (flags, msg) => {
+    expect(() => resolveSourceSettings(defaultConfig(), flags, 'docker:///x')).toThrow(msg);
   });
 });
