@@ -176,8 +176,9 @@ export class LayerWriter implements TarSink {
       if (f.holes || f.h.sparse) ftruncateSync(f.fd, f.h.size);
       const { uid, gid } = this.owner(f.h);
       if (uid !== this.euid || gid !== this.egid) fchownSync(f.fd, uid, gid);
-      // After chown, which clears setuid/setgid.
-      fchmodSync(f.fd, f.h.mode);
+      // After chown, which clears setuid/setgid. Not needed when open() already gave the
+      // file its mode (no special bits, none taken away by the umask): one syscall a file.
+      if (!createdWithMode(f.h.mode)) fchmodSync(f.fd, f.h.mode);
       // After chown, which drops security.capability.
       if (f.h.xattrs.length > 0) this.setXattrs(f.path, f.h.xattrs, f.h, true);
       futimens(f.fd, f.h.mtime, f.h.mtime);
@@ -247,7 +248,7 @@ export class LayerWriter implements TarSink {
     const p = this.abs(rel);
     let fd: number;
     try {
-      fd = this.replacing(rel, () => openSync(p, O_NEW_FILE, 0o600));
+      fd = this.replacing(rel, () => openSync(p, O_NEW_FILE, h.mode & 0o777));
     } catch (e) {
       throw this.sysError(h, 'create file', e);
     }
@@ -472,6 +473,13 @@ export class LayerWriter implements TarSink {
 }
 
 const ENOTSUP = 95;
+/** The process umask (read once: it is not changed while layers unpack). */
+const UMASK = process.umask();
+
+/** Whether a file opened with `mode & 0o777` already has `mode`. */
+function createdWithMode(mode: number): boolean {
+  return (mode & 0o7000) === 0 && (mode & 0o777 & UMASK) === 0;
+}
 
 /** Whether a chunk is all zeros (cheap for data: most chunks fail on the first byte). */
 function isZero(b: Buffer): boolean {
