@@ -106,7 +106,11 @@ export class UnpackPool {
       let settled = false;
       let blobError: unknown;
       let stopped = false; // the worker was told to stop (abort, blob failure)
-      const stop = (message: string) => { if (!stopped) { stopped = true; post({ t: 'abort', message }); } credit?.(); };
+      // Once settled the worker may already run another job: nothing more is posted to it.
+      const stop = (message: string) => {
+        if (!stopped && !settled) { stopped = true; post({ t: 'abort', message }); }
+        credit?.();
+      };
       const onAbort = () => stop(`${expect.label}: unpack aborted`);
       const finish = (fn: () => void) => {
         if (settled) return;
@@ -176,6 +180,7 @@ export class UnpackPool {
           if (!settled && !stopped) post({ t: 'end' });
         } catch (e) {
           clearTimeout(timer);
+          if (settled) return; // the blob was closed because the job ended
           blobError = e;
           stop(`${expect.label}: reading the blob failed`);
         }

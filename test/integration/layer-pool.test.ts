@@ -202,3 +202,27 @@ test('what a worker logs reaches the main thread\'s log', async () => {
   expect(JSON.stringify(dropped)).toContain('trusted.overlay.opaque');
   expect(readdirSync(work).length).toBeGreaterThan(0);
 });
+
+test('a layer that fails while its blob still streams does not disturb the next layer on that worker', async () => {
+  const one = new UnpackPool(1);
+  try {
+    const bad = Buffer.concat([tar([{ name: '../escape', content: 'x' }]).subarray(0, 1024), randomBytes(4 << 20)]);
+    let sent = 0;
+    const slow = new Readable({
+      read() {
+        if (sent >= bad.length) { this.push(null); return; }
+        const part = bad.subarray(sent, sent + 65536);
+        sent += part.length;
+        setTimeout(() => this.push(part), 5);
+      },
+    });
+    const raw = tar([{ name: 'next', content: randomBytes(300_000) }]);
+    const first = rejection(one.apply(async () => slow, freshDir(), { label: 'first' }));
+    const second = one.apply(async () => streamOf(compress(raw, 'gzip'), 4096), freshDir(), { label: 'second', diffID: sha256(raw) });
+    expect(await first).toBeInstanceOf(UnsafeLayerError);
+    await expect(second).resolves.toMatchObject({ diffID: sha256(raw) });
+    expect(sent).toBeLessThan(bad.length); // the failed blob was not read to its end
+  } finally {
+    await one.close();
+  }
+});
