@@ -21,7 +21,10 @@ export const EXAMPLE_DROPINS = join(dirname(fileURLToPath(import.meta.url)), '..
 interface ControllerFlags {
   dropins?: string; kube?: boolean; kubeconfig?: string; node?: string; metricsAddress?: string;
   resyncPeriod?: string; gcThresholdBytes?: string; pullConcurrency?: string; rootfsConcurrency?: string; shutdownTimeout?: string;
+  localSourceDir?: string[]; insecureRegistry?: string[];
 }
+
+const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
 
 /**
  * The example drop-ins name the example OCI layout (examples/busybox), built offline from
@@ -36,14 +39,14 @@ function ensureExampleImage(): void {
   if (r.status !== 0) log.error({ script, status: r.status }, 'building the example image failed: the example Image will report why it cannot pull');
 }
 
-async function base(cmd: Command): Promise<{ store: string; config?: string; gcDefault: number }> {
+async function base(cmd: Command): Promise<{ store: string; config?: string; gcDefault: number; insecureDefault: string[] }> {
   const g = globalFlags(cmd);
   let cfg = defaultConfig();
   if (g.config) cfg = (await loadConfigFile(g.config)).config;
   const store = resolve(g.store ?? cfg.store);
   const level = g.logLevel !== undefined ? checkLogLevel(g.logLevel, '--log-level') : cfg.logLevel;
   configureLogging({ level, file: g.logFile ?? cfg.logFile });
-  return { store, config: g.config, gcDefault: cfg.clean.thresholdBytes };
+  return { store, config: g.config, gcDefault: cfg.clean.thresholdBytes, insecureDefault: cfg.create.insecureRegistries };
 }
 
 export async function controllerSettings(cmd: Command, f: ControllerFlags): Promise<{ store: string; settings: ControllerSettings }> {
@@ -56,6 +59,8 @@ export async function controllerSettings(cmd: Command, f: ControllerFlags): Prom
   };
   const s = defaultControllerSettings();
   if (b.gcDefault > 0) s.gcThresholdBytes = b.gcDefault; // GrootFS's clean.threshold_bytes
+  // Hosts the operator already calls insecure for the CLI (create.insecure_registries).
+  s.insecureRegistries = [...b.insecureDefault];
   if (b.config) await applyConfigFile(s, b.config);
   if (f.dropins !== undefined) s.dropins = resolve(f.dropins);
   if (f.kube) s.kube = true;
@@ -67,12 +72,17 @@ export async function controllerSettings(cmd: Command, f: ControllerFlags): Prom
   if (f.pullConcurrency !== undefined) s.pullConcurrency = num('count', '--pull-concurrency', f.pullConcurrency);
   if (f.rootfsConcurrency !== undefined) s.rootfsConcurrency = num('count', '--rootfs-concurrency', f.rootfsConcurrency);
   if (f.shutdownTimeout !== undefined) s.shutdownTimeoutSeconds = num('seconds', '--shutdown-timeout', f.shutdownTimeout);
+  // Repeatable flags replace the file's list (as --insecure-registry does for create).
+  if (f.localSourceDir?.length) s.localSourceDirs = f.localSourceDir.map((d) => checkValue('string', '--local-source-dir', d, 'invalid argument') as string);
+  if (f.insecureRegistry?.length) s.insecureRegistries = f.insecureRegistry.map((h) => checkValue('string', '--insecure-registry', h, 'invalid argument') as string);
+  s.localSourceDirs = s.localSourceDirs.map((d) => resolve(d));
   if (!s.kube && !s.dropins) {
     s.dropins = EXAMPLE_DROPINS;
     log.warn({ dropins: s.dropins }, 'no --dropins or --kube given: using the example drop-ins');
     ensureExampleImage();
   }
   if (s.dropins) s.dropins = resolve(s.dropins);
+  if (!s.kube && s.localSourceDirs.length) log.warn({ localSourceDirs: s.localSourceDirs }, 'local_source_dirs only limit objects from the Kubernetes API: drop-in objects may name any source');
   return { store: b.store, settings: s };
 }
 
@@ -96,6 +106,8 @@ export function registerControllerCommands(program: Command): void {
     .option('--pull-concurrency <n>', 'Image pulls at once (default 2)')
     .option('--rootfs-concurrency <n>', 'RootFS operations at once (default 4)')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for in-flight work before aborting it (default 30)')
+    .option('--local-source-dir <dir>', 'with --kube: objects may name local sources (oci: layouts, tarballs) under this directory (repeatable; default none)', collect)
+    .option('--insecure-registry <host>', 'with --kube: an object\'s spec.insecure is honoured for this registry (repeatable; default: create.insecure_registries)', collect)
     .action(async (f: ControllerFlags, cmd: Command) => {
       try {
         const { store, settings } = await controllerSettings(cmd, f);

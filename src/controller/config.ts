@@ -17,6 +17,10 @@ export interface ControllerSettings {
   pullConcurrency: number;
   rootfsConcurrency: number;
   shutdownTimeoutSeconds: number;
+  /** Kubernetes objects may name local sources (oci: layouts, tarballs) only under these. */
+  localSourceDirs: string[];
+  /** Kubernetes objects' `insecure: true` counts only for these registries ("host" or "host:port"). */
+  insecureRegistries: string[];
 }
 
 export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9476';
@@ -25,6 +29,7 @@ export function defaultControllerSettings(): ControllerSettings {
   return {
     kube: false, node: defaultNodeName(), metricsAddress: DEFAULT_METRICS_ADDRESS, resyncSeconds: 600, usageSeconds: 60,
     gcIntervalSeconds: 60, pullConcurrency: 2, rootfsConcurrency: 4, shutdownTimeoutSeconds: 30,
+    localSourceDirs: [], insecureRegistries: [],
   };
 }
 
@@ -33,7 +38,7 @@ export function defaultNodeName(): string {
   return process.env.NODE_NAME || hostname();
 }
 
-type Setter = [kind: 'string' | 'bool' | 'count' | 'bytes' | 'seconds', set: (s: ControllerSettings, v: never) => void];
+type Setter = [kind: 'string' | 'bool' | 'count' | 'bytes' | 'seconds' | 'strings', set: (s: ControllerSettings, v: never) => void];
 const KEYS: Record<string, Setter> = {
   dropins: ['string', (s, v: string) => { s.dropins = v; }],
   kube: ['bool', (s, v: boolean) => { s.kube = v; }],
@@ -47,6 +52,8 @@ const KEYS: Record<string, Setter> = {
   pull_concurrency: ['count', (s, v: number) => { s.pullConcurrency = v; }],
   rootfs_concurrency: ['count', (s, v: number) => { s.rootfsConcurrency = v; }],
   shutdown_timeout_seconds: ['seconds', (s, v: number) => { s.shutdownTimeoutSeconds = v; }],
+  local_source_dirs: ['strings', (s, v: string[]) => { s.localSourceDirs = v; }],
+  insecure_registries: ['strings', (s, v: string[]) => { s.insecureRegistries = v; }],
 };
 
 export function checkValue(kind: Setter[0], key: string, v: unknown, where: string): unknown {
@@ -57,6 +64,7 @@ export function checkValue(kind: Setter[0], key: string, v: unknown, where: stri
     case 'count': if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad('a whole number >= 1'); return v;
     case 'bytes': if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad('a whole number of bytes >= 0'); return v;
     case 'seconds': if (typeof v !== 'number' || !(v > 0)) throw bad('a number of seconds > 0'); return v;
+    case 'strings': if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x !== '')) throw bad('a list of non-empty strings'); return v;
   }
 }
 

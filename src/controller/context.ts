@@ -4,6 +4,7 @@ import type { Source } from './source.js';
 import type { StatusStore } from './status-store.js';
 import type { Records } from './records.js';
 import type { Metrics } from './metrics.js';
+import type { SourcePolicy } from './source-policy.js';
 
 export interface ReconcileSettings {
   /** pullPolicy Always: re-resolve this often. Also the period of the full resync. */
@@ -25,6 +26,8 @@ export interface ReconcileContext {
   records: Records;
   metrics: Metrics;
   settings: ReconcileSettings;
+  /** What the source's objects may name (local paths, insecure registries): checked before any pull or create. */
+  policy: SourcePolicy;
   /** Queue a key (coalesced). */
   enqueue(key: string): void;
   /** Measure this RootFS's usage ahead of its turn (it was just made, or has none yet). */

@@ -13,6 +13,7 @@ import { DEFAULT_SETTINGS, type ReconcileContext, type ReconcileSettings } from 
 import { ImageReconciler } from './reconcile-image.js';
 import { RootfsReconciler } from './reconcile-rootfs.js';
 import { UsageRefresher } from './usage.js';
+import { TRUST_ALL, restrictedPolicy, type SourcePolicyOptions } from './source-policy.js';
 
 const log = logger('controller');
 
@@ -27,6 +28,11 @@ export interface ControllerOptions {
   /** Run engine.clean when the store's use passes this many bytes; undefined: no automatic GC. */
   gcThresholdBytes?: number;
   gcIntervalMs?: number;
+  /**
+   * What objects from a source that is not the operator's own (Kubernetes) may name.
+   * Default: no local sources, no insecure registries. Drop-in objects may name anything.
+   */
+  sourcePolicy?: SourcePolicyOptions;
   /** Also export Node.js process metrics (the CLI does; tests don't). */
   processMetrics?: boolean;
   queue?: { baseDelayMs?: number; maxDelayMs?: number; qps?: number; burst?: number };
@@ -72,6 +78,7 @@ export class Controller {
     });
     const ctx: ReconcileContext = {
       engine, source, statuses: this.statuses, records: this.records, metrics: this.metrics, settings: this.settings,
+      policy: source.operatorOwned ? TRUST_ALL : restrictedPolicy(opts.sourcePolicy),
       enqueue: (key) => this.queue.add(key),
       measureUsageSoon: (key) => this.usage.measureSoon(key),
     };

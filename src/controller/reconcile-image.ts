@@ -41,6 +41,10 @@ export class ImageReconciler {
     }
 
     const spec = imageDefaults(obj.spec);
+    // Before anything reads the source or reports it pulled (a record from an earlier, more
+    // permissive run included): what this object's origin may name (source-policy.ts).
+    const verdict = await this.ctx.policy.check(`Image ${ref.namespace}/${ref.name}`, { source: spec.source, field: 'spec.source', insecure: spec.insecure });
+    if (!verdict.allowed) return this.refuse(obj, prev, gen, verdict);
     const hash = specHash(spec);
     const pin = pinName(ref);
     const rec = await this.ctx.records.getImage(pin);
@@ -57,10 +61,29 @@ export class ImageReconciler {
         return { requeueAfter: due };
       }
     }
-    return this.pull(obj, ref, spec, hash, pin, prev, rec, gen, signal);
+    return this.pull(obj, ref, spec, verdict.source, hash, pin, prev, rec, gen, signal);
   }
 
-  private async pull(obj: Image, ref: ObjectRef, spec: ReturnType<typeof imageDefaults>, hash: string, pin: string, prev: ImageStatus, rec: ImageRecord | undefined, gen: number, signal: AbortSignal): Promise<Result> {
+  /** Not allowed from where the object came from: said in status and an Event; nothing is pulled. */
+  private async refuse(obj: Image, prev: ImageStatus, gen: number, v: { reason: string; message: string }): Promise<Result> {
+    const ready = getCondition(prev.conditions, READY);
+    const told = ready?.reason === v.reason && ready.message === v.message && ready.observedGeneration === gen;
+    // The last allowed pull (if any) stays pinned, as for an invalid edit.
+    await this.ctx.statuses.set(obj, {
+      ...prev, observedGeneration: gen, progress: undefined,
+      conditions: setCondition(prev.conditions, { type: READY, status: 'False', reason: v.reason, message: v.message }, gen),
+    });
+    if (!told) {
+      log.warn({ object: `${obj.metadata.namespace}/${obj.metadata.name}`, reason: v.reason }, v.message);
+      this.ctx.source.event(obj, 'Warning', v.reason, v.message);
+      // RootFS waiting for this Image say why it is not coming.
+      this.onReady(`Image/${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`);
+    }
+    return {};
+  }
+
+  /** `from`: the source as the policy let it through (a local path resolved), given to the engine. */
+  private async pull(obj: Image, ref: ObjectRef, spec: ReturnType<typeof imageDefaults>, from: string, hash: string, pin: string, prev: ImageStatus, rec: ImageRecord | undefined, gen: number, signal: AbortSignal): Promise<Result> {
     const { engine, statuses, metrics, source } = this.ctx;
     // Re-resolving an image that is already usable does not make it unusable meanwhile.
     const stillUsable = rec !== undefined && rec.specHash === hash && isTrue(prev.conditions, READY);
@@ -104,7 +127,7 @@ export class ImageReconciler {
     try {
       const creds = await source.credentials(obj);
       release = creds.release;
-      const info = await engine.pull(spec.source, {
+      const info = await engine.pull(from, {
         ...pullOptions(spec),
         ...creds.options,
         pin,

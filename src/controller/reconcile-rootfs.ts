@@ -101,11 +101,19 @@ export class RootfsReconciler {
       // The exact image the Image pulled, by digest: a tag that moved since cannot slip in.
       const pulled = (await records.getImage(pinName({ namespace: ref.namespace, name: spec.image })))?.digest ?? imgStatus?.digest;
       sourceString = pulled ? pinnedSource(img.spec.source, pulled) : img.spec.source;
+      // The Image was allowed when it pulled, but its Ready status is only what the API says
+      // (status can be written by others): what is read here is checked here too.
+      const v = await this.ctx.policy.check(`Image ${ref.namespace}/${spec.image}`, { source: sourceString, field: 'spec.source', insecure: img.spec.insecure });
+      if (!v.allowed) return this.refuse(obj, prev, gen, v.reason, `RootFS ${ref.namespace}/${ref.name}: ${v.message}`);
+      sourceString = v.source;
       const creds = await source.credentials(img);
       opts = { ...pullOptions(img.spec), ...creds.options };
       release = creds.release;
       conditions = setCondition(conditions, { type: IMAGE_READY, status: 'True', reason: 'ImageReady', message: `Image ${ref.namespace}/${spec.image} is Ready (${imgStatus?.digest ?? 'digest unknown'})` }, gen);
     } else {
+      const v = await this.ctx.policy.check(`RootFS ${ref.namespace}/${ref.name}`, { source: spec.image, field: 'spec.image' });
+      if (!v.allowed) return this.refuse(obj, prev, gen, v.reason, v.message);
+      sourceString = v.source;
       conditions = setCondition(conditions, { type: IMAGE_READY, status: 'True', reason: 'SourceGiven', message: `made from ${spec.image}` }, gen);
     }
 
@@ -229,6 +237,19 @@ export class RootfsReconciler {
       throw e;
     }
     await this.ctx.records.removeRootfs(id);
+  }
+
+  /** Its source is not allowed from where the object came from: status and an Event; nothing is read. */
+  private async refuse(obj: RootFS, prev: RootFSStatus, gen: number, reason: string, message: string): Promise<Result> {
+    const ready = getCondition(prev.conditions, READY);
+    const told = ready?.reason === reason && ready.message === message && ready.observedGeneration === gen;
+    const conditions = setCondition(prev.conditions, { type: IMAGE_READY, status: 'False', reason, message }, gen);
+    await this.setReady(obj, { ...prev, conditions }, gen, 'False', reason, message);
+    if (!told) {
+      log.warn({ object: `${obj.metadata.namespace}/${obj.metadata.name}`, reason }, message);
+      this.ctx.source.event(obj, 'Warning', reason, message);
+    }
+    return {};
   }
 
   private async setReady(obj: RootFS, prev: RootFSStatus, gen: number, status: 'True' | 'False', reason: string, message: string): Promise<void> {

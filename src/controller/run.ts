@@ -50,6 +50,7 @@ export async function runController(o: RunOptions): Promise<Running> {
     settings: { resyncMs: s.resyncSeconds * 1000, usageMs: s.usageSeconds * 1000 },
     pullConcurrency: s.pullConcurrency, rootfsConcurrency: s.rootfsConcurrency,
     gcThresholdBytes: s.gcThresholdBytes, gcIntervalMs: s.gcIntervalSeconds * 1000,
+    sourcePolicy: { localSourceDirs: s.localSourceDirs, insecureRegistries: s.insecureRegistries },
     processMetrics: true,
   });
   let stopping = false;
@@ -94,6 +95,8 @@ export async function runController(o: RunOptions): Promise<Running> {
     await stop();
     throw e;
   }
-  log.info({ source: source.name, node: s.node, store: o.storePath, metrics: http?.url }, 'controller started');
+  // What Kubernetes objects may name on this node, for the operator reading the log.
+  const policy = source.operatorOwned ? {} : { localSourceDirs: s.localSourceDirs, insecureRegistries: s.insecureRegistries };
+  log.info({ source: source.name, node: s.node, store: o.storePath, metrics: http?.url, ...policy }, 'controller started');
   return { controller, engine, url: http?.url, stop, done };
 }

@@ -50,6 +50,7 @@ export class FileStatusWriter implements StatusWriter {
 export class DropinSource implements Source {
   readonly name = 'dropins' as const;
   readonly usesFinalizers = false;
+  readonly operatorOwned = true;
   readonly status: StatusWriter;
   readonly files: StatusFiles;
 

@@ -73,6 +73,7 @@ class KubeStatusWriter implements StatusWriter {
 export class KubeSource implements Source {
   readonly name = 'kube' as const;
   readonly usesFinalizers = true;
+  readonly operatorOwned = false;
   readonly status: StatusWriter;
   private readonly api: CustomObjectsApi;
   private readonly core: CoreV1Api;

@@ -38,6 +38,12 @@ export interface Source {
   readonly name: 'dropins' | 'kube';
   /** Whether deletion goes through a finalizer (the object lingers with deletionTimestamp). */
   readonly usesFinalizers: boolean;
+  /**
+   * Whether the objects are the node operator's own word (drop-in files in a directory the
+   * operator owns) and may name any local source or insecure registry. False for the
+   * Kubernetes API, whose objects anyone with RBAC on them writes: source-policy.ts applies.
+   */
+  readonly operatorOwned: boolean;
   readonly status: StatusWriter;
 
   /** Begin listing and watching. Resolves once started; `synced()` says when the first list is in. */

@@ -31,8 +31,11 @@ describe('groot controller --kube', () => {
     api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: `oci://${dir}/layout:v1` } });
     api.create('groot.dev', 'rootfses', { metadata: { name: 'app', labels }, spec: { image: 'base', diskLimitBytes: 1048576 } });
     api.create('groot.dev', 'rootfses', { metadata: { name: 'not-mine', labels: { 'groot.dev/node': 'worker-2' } }, spec: { image: 'base' } });
-    p = startController(['--store', store, 'controller', '--kubeconfig', kubeconfig, '--metrics-address', 'off'], { NODE_NAME: 'worker-1' });
+    // A host path outside the one directory the operator allows.
+    api.create('groot.dev', 'images', { metadata: { name: 'host-etc', labels }, spec: { source: 'oci:///etc' } });
+    p = startController(['--store', store, 'controller', '--kubeconfig', kubeconfig, '--metrics-address', 'off', '--local-source-dir', dir], { NODE_NAME: 'worker-1' });
     await waitFor('app ready', () => api.get('groot.dev', 'rootfses', 'default', 'app')?.status?.conditions?.[0]?.status === 'True', 20_000);
+    expect(api.get('groot.dev', 'images', 'default', 'host-etc')?.status?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'SourceNotAllowed', message: expect.stringContaining(`(allowed: ${dir})`) });
     const root = join(store, 'images', 'app', 'rootfs');
     expect((await mountTable()).some((m) => m.mountpoint === root)).toBe(true);
     expect(api.get('groot.dev', 'images', 'default', 'base')?.status).toMatchObject({ digest: built.manifest.digest, layers: 1 });

@@ -39,6 +39,20 @@ describe('controller settings', () => {
     expect(k.settings.dropins).toBeUndefined();
   });
 
+  test('local_source_dirs and insecure_registries: none by default, from the file, flags win; create.insecure_registries is the default', async () => {
+    expect((await settingsFor([], { kube: true })).settings).toMatchObject({ localSourceDirs: [], insecureRegistries: [] });
+    const cfg = join(dir, 'config.yml');
+    await writeFile(cfg, 'create:\n  insecure_registries: [cli.example:5000]\ncontroller:\n  kube: true\n');
+    expect((await settingsFor(['--config', cfg])).settings).toMatchObject({ localSourceDirs: [], insecureRegistries: ['cli.example:5000'] });
+    await writeFile(cfg, 'create:\n  insecure_registries: [cli.example:5000]\ncontroller:\n  kube: true\n  local_source_dirs: [/srv/images, rel]\n  insecure_registries: []\n');
+    expect((await settingsFor(['--config', cfg])).settings).toMatchObject({ localSourceDirs: ['/srv/images', join(process.cwd(), 'rel')], insecureRegistries: [] });
+    const f = await settingsFor(['--config', cfg], { localSourceDir: ['/a', '/b/../c'], insecureRegistry: ['x.example', 'y.example:443'] });
+    expect(f.settings).toMatchObject({ localSourceDirs: ['/a', '/c'], insecureRegistries: ['x.example', 'y.example:443'] });
+    await writeFile(cfg, 'controller:\n  local_source_dirs: /srv/images\n');
+    await expect(applyConfigFile(defaultControllerSettings(), cfg)).rejects.toThrow(`invalid config file ${cfg}: controller.local_source_dirs must be a list of non-empty strings, got "/srv/images"`);
+    await expect(settingsFor([], { kube: true, insecureRegistry: [''] })).rejects.toThrow('invalid argument: --insecure-registry must be a non-empty string, got ""');
+  });
+
   test('bad values name the file and key, or the flag', async () => {
     const cfg = join(dir, 'bad.yml');
     await writeFile(cfg, 'controller:\n  pull_concurrency: 0\n');

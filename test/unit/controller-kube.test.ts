@@ -1,6 +1,8 @@
 // Kubernetes-specific behaviour against the fake API server, driven by the real client library.
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Controller } from '../../src/controller/controller.js';
 import { KubeSource } from '../../src/controller/source-kube.js';
 import type { Change } from '../../src/controller/source.js';
@@ -88,9 +90,9 @@ describe('Kubernetes source', () => {
 
   test('controller: finalizer, Events for pulls, /status conditions, and cleanup on delete', async () => {
     const engine = new FakeEngine(h.storePath);
-    engine.images.set('oci:///img:v1', { digest: D1, layers: 1, size: 10 });
+    engine.images.set('docker://registry.example/img:v1', { digest: D1, layers: 1, size: 10 });
     engine.failures.set('pull', new Error('connection refused'));
-    h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: 'oci:///img:v1' } });
+    h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: 'docker://registry.example/img:v1' } });
     h.api.create('groot.dev', 'rootfses', { metadata: { name: 'app', labels }, spec: { image: 'base' } });
     const ctl = new Controller({ engine, source: h.make(), settings: { usageMs: 60_000, progressMs: 0 }, queue: { baseDelayMs: 50, maxDelayMs: 100 } });
     await ctl.start();
@@ -103,7 +105,7 @@ describe('Kubernetes source', () => {
     const byReason = (r: string) => events.filter((e) => e.reason === r);
     expect(byReason('Pulling')[0]).toMatchObject({ type: 'Normal', involvedObject: { kind: 'Image', name: 'base', apiVersion: 'groot.dev/v1alpha1' }, source: { component: 'groot', host: 'node-a' } });
     expect(byReason('Failed')[0]).toMatchObject({ type: 'Warning', message: expect.stringMatching(/connection refused/) });
-    expect(byReason('Pulled')[0]).toMatchObject({ type: 'Normal', message: expect.stringMatching(/Successfully pulled image oci:\/\/\/img:v1/) });
+    expect(byReason('Pulled')[0]).toMatchObject({ type: 'Normal', message: expect.stringMatching(/Successfully pulled image docker:\/\/registry\.example\/img:v1/) });
     expect(byReason('Created')[0]).toMatchObject({ involvedObject: { kind: 'RootFS', name: 'app' } });
     expect(h.api.get('groot.dev', 'images', 'default', 'base')?.status).toMatchObject({ digest: D1, observedGeneration: 1 });
 
@@ -111,6 +113,83 @@ describe('Kubernetes source', () => {
     h.api.delete('groot.dev', 'rootfses', 'default', 'app');
     await waitFor('object gone', () => h.api.get('groot.dev', 'rootfses', 'default', 'app') === undefined);
     expect(engine.rootfs.has('app')).toBe(false);
+  });
+
+  // Local sources on the node's disk: `oci://DIR/img:v1` under a fresh directory.
+  const localImage = async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'groot-kube-local-')));
+    stops.push(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(join(dir, 'img'));
+    await writeFile(join(dir, 'rootfs.tar'), '');
+    return { dir, source: `oci://${dir}/img:v1`, tarball: `${dir}/rootfs.tar` };
+  };
+  const readyOf = (plural: string, name: string) => h.api.get('groot.dev', plural, 'default', name)?.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
+
+  test('a local source no --local-source-dir allows: Ready False and a Warning Event on the object (once, not every resync), never a pull', async () => {
+    const local = await localImage();
+    const engine = new FakeEngine(h.storePath);
+    engine.images.set(local.source, { digest: D1, layers: 1, size: 10 });
+    engine.images.set(local.tarball, { digest: D1, layers: 1, size: 10 });
+    h.api.create('groot.dev', 'images', { metadata: { name: 'host', labels }, spec: { source: local.source } });
+    h.api.create('groot.dev', 'rootfses', { metadata: { name: 'direct', labels }, spec: { image: local.tarball } });
+    h.api.create('groot.dev', 'rootfses', { metadata: { name: 'on-host', labels }, spec: { image: 'host' } });
+    // The Image's first status writes fail, so its RootFS looks at it before the refusal is in.
+    h.api.failRequests(2, 503, /^PATCH .*\/images\/host\/status/);
+    const ctl = new Controller({ engine, source: h.make(), settings: { resyncMs: 60_000, progressMs: 0 }, queue: { baseDelayMs: 50, maxDelayMs: 100 } });
+    await ctl.start();
+    stops.push(() => ctl.stop(500));
+    await waitFor('refused in status', () => readyOf('images', 'host')?.reason === 'SourceNotAllowed' && readyOf('rootfses', 'direct')?.reason === 'SourceNotAllowed');
+    expect(readyOf('images', 'host')).toMatchObject({ status: 'False', message: expect.stringMatching(/^Image default\/host: spec\.source .* \(allowed: none\); the node's operator can allow one with `groot controller --local-source-dir DIR`/) });
+    // The refusal re-queues the RootFS waiting for that Image: it says why.
+    await waitFor('RootFS says why', () => /^waiting for Image default\/host to be Ready: SourceNotAllowed: Image default\/host: spec\.source/.test(readyOf('rootfses', 'on-host')?.message ?? ''));
+    await waitFor('events', () => h.api.list('', 'events').filter((e) => e.reason === 'SourceNotAllowed').length === 2);
+    // Reconciled again (as every resync does): no new Event.
+    ctl.queue.add('Image/default/host'); ctl.queue.add('RootFS/default/direct');
+    await sleep(300);
+    const events = h.api.list('', 'events').filter((e) => e.reason === 'SourceNotAllowed');
+    expect(events.map((e) => [e.type, e.involvedObject.kind, e.involvedObject.name, e.count ?? 1]).sort()).toEqual([['Warning', 'Image', 'host', 1], ['Warning', 'RootFS', 'direct', 1]]);
+    expect(events.find((e) => e.involvedObject.kind === 'RootFS')?.message).toMatch(/^RootFS default\/direct: spec\.image "/);
+    expect(engine.count('pull')).toBe(0);
+    expect(engine.count('create')).toBe(0);
+  });
+
+  test('an Image pulled under a wider policy is refused after a restart with a narrower one, without pulling again', async () => {
+    const local = await localImage();
+    const engine = new FakeEngine(h.storePath);
+    engine.images.set(local.source, { digest: D1, layers: 1, size: 10 });
+    h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: local.source } });
+    const first = new Controller({ engine, source: h.make(), sourcePolicy: { localSourceDirs: [local.dir] } });
+    await first.start();
+    await waitFor('pulled', () => readyOf('images', 'base')?.reason === 'Pulled');
+    await first.stop(500);
+    expect(engine.count('pull')).toBe(1);
+    // The pin record says "pulled, same spec": the policy must come before that shortcut.
+    const second = new Controller({ engine, source: h.make() });
+    await second.start();
+    stops.push(() => second.stop(500));
+    await waitFor('refused', () => readyOf('images', 'base')?.reason === 'SourceNotAllowed');
+    expect(engine.count('pull')).toBe(1);
+  });
+
+  test('a RootFS checks the source it reads itself: an Image whose status says Ready does not carry a refused path through', async () => {
+    const local = await localImage();
+    const engine = new FakeEngine(h.storePath);
+    engine.images.set(local.source, { digest: D1, layers: 1, size: 10 });
+    h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: local.source } });
+    // Status written by someone else (status is a separate RBAC grant), and the controller's own status writes failing.
+    h.api.updateStatus('groot.dev', 'images', 'default', 'base', {
+      observedGeneration: 1, digest: D1,
+      conditions: [{ type: 'Ready', status: 'True', reason: 'Pulled', message: 'forged', lastTransitionTime: new Date().toISOString(), observedGeneration: 1 }],
+    });
+    h.api.failRequests(1_000_000, 503, /^PATCH .*\/images\/base\/status/);
+    h.api.create('groot.dev', 'rootfses', { metadata: { name: 'app', labels }, spec: { image: 'base' } });
+    const ctl = new Controller({ engine, source: h.make(), queue: { baseDelayMs: 50, maxDelayMs: 100 } });
+    await ctl.start();
+    stops.push(() => ctl.stop(500));
+    await waitFor('refused', () => readyOf('rootfses', 'app')?.reason === 'SourceNotAllowed');
+    expect(readyOf('rootfses', 'app')?.message).toMatch(/^RootFS default\/app: Image default\/base: spec\.source "oci:\/\/.*@sha256:1{64}" is a local path that is not inside/);
+    expect(engine.count('pull')).toBe(0);
+    expect(engine.count('create')).toBe(0);
   });
 
   test('registry credentials come from a dockerconfigjson Secret, in a private file removed after the pull', async () => {

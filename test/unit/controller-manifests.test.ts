@@ -57,10 +57,10 @@ describe('manifests', () => {
       const labels = { 'groot.dev/node': 'node-a' };
       const config = Buffer.from(JSON.stringify({ auths: {} })).toString('base64');
       h.api.create('', 'secrets', { metadata: { name: 'creds', namespace: 'default' }, data: { '.dockerconfigjson': config } });
-      h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: 'oci:///img', credentialsSecretRef: { name: 'creds' } } });
+      h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: 'docker://registry.example/img', credentialsSecretRef: { name: 'creds' } } });
       h.api.create('groot.dev', 'rootfses', { metadata: { name: 'app', labels }, spec: { image: 'base' } });
       const engine = new FakeEngine(h.storePath);
-      engine.images.set('oci:///img', { digest: 'sha256:' + '1'.repeat(64), layers: 1, size: 1 });
+      engine.images.set('docker://registry.example/img', { digest: 'sha256:' + '1'.repeat(64), layers: 1, size: 1 });
       const ctl = new Controller({ engine, source: h.make(), settings: { usageMs: 60_000 } });
       await ctl.start();
       try {

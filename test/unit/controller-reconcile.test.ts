@@ -1,5 +1,9 @@
 // Controller behaviour over both sources (the same scenarios, drop-ins and Kubernetes),
-// with an in-memory engine.
+// with an in-memory engine. Local sources live in a real directory the Kubernetes source
+// is allowed to read (source-policy.ts refuses paths that do not exist).
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Controller, type ControllerOptions } from '../../src/controller/controller.js';
 import { Records } from '../../src/controller/records.js';
 import { getCondition, type Condition } from '../../src/api/index.js';
@@ -12,24 +16,31 @@ const D2 = 'sha256:' + '2'.repeat(64);
 
 describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
   let h: SourceHarness; let engine: FakeEngine; let ctl: Controller | undefined;
+  let lib: string; let V1: string; let V2: string;
 
   beforeEach(async () => {
     h = await makeHarness();
+    lib = await realpath(await mkdtemp(join(tmpdir(), 'groot-lib-')));
+    await mkdir(join(lib, 'img'));
+    V1 = `oci://${lib}/img:v1`; V2 = `oci://${lib}/img:v2`;
     engine = new FakeEngine(h.storePath);
-    engine.images.set('oci:///img:v1', { digest: D1, layers: 2, size: 4000 });
-    engine.images.set('oci:///img:v2', { digest: D2, layers: 3, size: 5000 });
+    engine.images.set(V1, { digest: D1, layers: 2, size: 4000 });
+    engine.images.set(V2, { digest: D2, layers: 3, size: 5000 });
   });
-  afterEach(async () => { await ctl?.stop(500); ctl = undefined; await h.close(); });
+  afterEach(async () => { await ctl?.stop(500); ctl = undefined; await h.close(); await rm(lib, { recursive: true, force: true }); });
 
   const start = async (o: Partial<ControllerOptions> = {}) => {
-    ctl = new Controller({ engine, source: h.make(), settings: { usageMs: 200, progressMs: 0, unsyncedRetryMs: 100 }, queue: { baseDelayMs: 20, maxDelayMs: 200 }, ...o });
+    ctl = new Controller({
+      engine, source: h.make(), settings: { usageMs: 200, progressMs: 0, unsyncedRetryMs: 100 }, queue: { baseDelayMs: 20, maxDelayMs: 200 },
+      sourcePolicy: { localSourceDirs: [lib] }, ...o,
+    });
     await ctl.start();
     await waitFor('controller ready', () => ctl!.ready());
     return ctl;
   };
   const cond = async (kind: 'Image' | 'RootFS', name: string, type = 'Ready') => getCondition((await h.readStatus(kind, name))?.conditions as Condition[] | undefined, type);
   const until = (kind: 'Image' | 'RootFS', name: string, reason: string, ms = 4000) => waitFor(`${kind} ${name} ${reason}`, async () => (await cond(kind, name))?.reason === reason, ms);
-  const img = (name: string, source = 'oci:///img:v1', extra = {}) => h.put({ kind: 'Image', name, spec: { source, ...extra } });
+  const img = (name: string, source = V1, extra = {}) => h.put({ kind: 'Image', name, spec: { source, ...extra } });
   const rfs = (name: string, spec: Record<string, unknown> = {}) => h.put({ kind: 'RootFS', name, spec: { image: 'base', ...spec } });
 
   test('a RootFS waits for its Image and becomes Ready when the Image does', async () => {
@@ -46,7 +57,7 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     expect(await h.readStatus('Image', 'base')).toMatchObject({ digest: D1, layers: 2, size: { unpackedBytes: 4000 } });
     expect(engine.pins.get('controller_default_base')).toBe(D1);
     expect(engine.count('create')).toBe(1);
-    expect(engine.creates[0]!.source).toBe(`oci:///img@${D1}`); // exactly what the Image pulled
+    expect(engine.creates[0]!.source).toBe(`oci://${lib}/img@${D1}`); // exactly what the Image pulled
   });
 
   test('spec.mount false: created unmounted, status.mounts says how', async () => {
@@ -102,7 +113,7 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     await img('base'); await rfs('app');
     await start();
     await until('Image', 'base', 'PullFailed');
-    expect((await cond('Image', 'base'))?.message).toMatch(/pull of oci:\/\/\/img:v1 failed: registry unreachable/);
+    expect((await cond('Image', 'base'))?.message).toBe(`pull of ${V1} failed: registry unreachable (retrying with backoff)`);
     await until('RootFS', 'app', 'WaitingForImage');
     const tries = engine.count('pull');
     await waitFor('retries', () => engine.count('pull') >= tries + 2);
@@ -125,21 +136,21 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     await start();
     const st = await waitFor('progress in status', async () => { const x = await h.readStatus('Image', 'base'); return (x?.progress as { bytesDone: number } | undefined)?.bytesDone === 400 ? x : undefined; });
     expect(st.progress).toEqual({ bytesDone: 400, bytesTotal: 1000 });
-    expect((await cond('Image', 'base'))).toMatchObject({ status: 'False', reason: 'Pulling', message: 'pulling oci:///img:v1: 400 of 1000 bytes' });
+    expect((await cond('Image', 'base'))).toMatchObject({ status: 'False', reason: 'Pulling', message: `pulling ${V1}: 400 of 1000 bytes` });
     release();
     await until('Image', 'base', 'Pulled');
     expect((await h.readStatus('Image', 'base'))?.progress).toBeUndefined();
   });
 
   test('pullPolicy Always re-resolves every resync period; IfNotPresent pulls once', async () => {
-    await img('always', 'oci:///img:v1', { pullPolicy: 'Always' });
-    await img('once', 'oci:///img:v2');
+    await img('always', V1, { pullPolicy: 'Always' });
+    await img('once', V2);
     await start({ settings: { resyncMs: 300, usageMs: 1000, progressMs: 0, unsyncedRetryMs: 100 } });
     await until('Image', 'always', 'Pulled'); await until('Image', 'once', 'Pulled');
     await sleep(1000);
     const pulls = engine.calls.filter((c) => c.op === 'pull');
-    expect(pulls.filter((c) => c.arg === 'oci:///img:v1').length).toBeGreaterThanOrEqual(3);
-    expect(pulls.filter((c) => c.arg === 'oci:///img:v2').length).toBe(1);
+    expect(pulls.filter((c) => c.arg === V1).length).toBeGreaterThanOrEqual(3);
+    expect(pulls.filter((c) => c.arg === V2).length).toBe(1);
   });
 
   test('restart: remounts what lost its mount, removes what lost its object, leaves the rest alone', async () => {
@@ -151,7 +162,7 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     // and Garden makes a root filesystem of its own in the same store.
     for (const r of engine.rootfs.values()) r.mounted = false;
     await h.remove('RootFS', 'gone');
-    await engine.create({ id: 'garden-container', source: 'oci:///img:v1' });
+    await engine.create({ id: 'garden-container', source: V1 });
     await start();
     await waitFor('orphan removed', () => !engine.rootfs.has('gone'));
     await waitFor('remounted', () => engine.rootfs.get('keep')?.mounted === true);
@@ -185,6 +196,61 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     await until('RootFS', 'other', 'IDMappingsMismatch');
     expect((await cond('RootFS', 'other'))?.message).toMatch(/spec\.uidMappings \[\[0,4294967294,1\]\] differ from the store's \[\[0,100000,65536\]\]/);
     expect(engine.rootfs.has('other')).toBe(false);
+  });
+
+  test('a local source outside the allowed directories: refused from Kubernetes (no pull, no create), used from drop-ins', async () => {
+    const outside = await realpath(await mkdtemp(join(tmpdir(), 'groot-outside-')));
+    try {
+      await mkdir(join(outside, 'img'));
+      await writeFile(join(outside, 'rootfs.tar'), '');
+      const far = `oci://${outside}/img:v1`;
+      const tar = `${outside}/rootfs.tar`;
+      engine.images.set(far, { digest: D2, layers: 1, size: 10 });
+      engine.images.set(tar, { digest: D2, layers: 1, size: 10 });
+      await img('far', far); await rfs('on-far', { image: 'far' }); await rfs('direct', { image: tar });
+      await start();
+      if (h.name === 'dropins') {
+        // The operator's own files: today's behaviour.
+        await until('Image', 'far', 'Pulled'); await until('RootFS', 'on-far', 'Mounted'); await until('RootFS', 'direct', 'Mounted');
+        return;
+      }
+      await until('Image', 'far', 'SourceNotAllowed');
+      await until('RootFS', 'direct', 'SourceNotAllowed');
+      await until('RootFS', 'on-far', 'WaitingForImage');
+      expect(await cond('Image', 'far')).toMatchObject({ status: 'False', observedGeneration: 1, message: expect.stringContaining(`Image default/far: spec.source "${far}" is a local path that is not inside a directory this node allows Kubernetes objects to read from (allowed: ${lib}); the node's operator can allow one with \`groot controller --local-source-dir DIR\``) });
+      expect(await cond('RootFS', 'direct', 'ImageReady')).toMatchObject({ status: 'False', reason: 'SourceNotAllowed', message: expect.stringContaining(`RootFS default/direct: spec.image "${tar}" is a local path`) });
+      // The refusal re-queues the RootFS waiting for the Image, so it can say why.
+      await waitFor('RootFS says why', async () => /waiting for Image default\/far to be Ready: SourceNotAllowed: Image default\/far: spec\.source/.test((await cond('RootFS', 'on-far'))?.message ?? ''));
+      await sleep(300);
+      expect(engine.count('pull')).toBe(0);
+      expect(engine.count('create')).toBe(0);
+      expect(await new Records(h.storePath).getRootfs('direct')).toBeUndefined();
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
+  test('insecure: true from Kubernetes counts only for the operator\'s registries; drop-ins may use it anywhere', async () => {
+    for (const r of ['listed', 'other']) engine.images.set(`docker://${r}.example/x:1`, { digest: D1, layers: 1, size: 10 });
+    const insecureOf = new Map<string, string[] | undefined>(); // pin -> what the engine was told
+    const pull = engine.pull.bind(engine);
+    engine.pull = async (src, opts = {}) => { insecureOf.set(opts.pin!, opts.insecureRegistries); return pull(src, opts); };
+    await img('listed', 'docker://listed.example/x:1', { insecure: true });
+    await img('other', 'docker://other.example/x:1', { insecure: true });
+    await img('verified', 'docker://other.example/x:1');
+    await start({ sourcePolicy: { localSourceDirs: [lib], insecureRegistries: ['listed.example'] } });
+    await until('Image', 'listed', 'Pulled'); await until('Image', 'verified', 'Pulled');
+    expect(insecureOf.get('controller_default_listed')).toEqual(['listed.example']);
+    expect(insecureOf.get('controller_default_verified')).toBeUndefined();
+    if (h.name === 'dropins') {
+      await until('Image', 'other', 'Pulled');
+      expect(insecureOf.get('controller_default_other')).toEqual(['other.example']);
+      return;
+    }
+    await until('Image', 'other', 'InsecureNotAllowed');
+    expect((await cond('Image', 'other'))?.message).toMatch(/^Image default\/other: spec\.insecure is true, but registry "other\.example" is not one this node allows .*--insecure-registry HOST/);
+    await sleep(300);
+    expect(insecureOf.has('controller_default_other')).toBe(false);
   });
 
   test('garbage collection runs on its own when a threshold is configured', async () => {
