@@ -70,6 +70,34 @@ export class StoreError extends GrootError {
   }
 }
 
+/**
+ * The store's filesystem ran out of room: no space left (ENOSPC) or a disk quota on it used
+ * up (EDQUOT). Nothing is wrong with the image; freeing space (delete, clean) fixes it.
+ */
+export class StoreFullError extends GrootError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GROOT_STORE_FULL', message, options);
+  }
+}
+
+/** 'ENOSPC' or 'EDQUOT' when `e`, or an error it wraps, is a filesystem out of room. */
+export function noSpaceCode(e: unknown): 'ENOSPC' | 'EDQUOT' | undefined {
+  // Duck-typed: errors from Node's fs may come from another realm (jest's vm), not our Error.
+  let x = e as { code?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; typeof x === 'object' && x !== null && depth < 8; depth++) {
+    const code = x.code;
+    if (code === 'ENOSPC' || code === 'GROOT_SYS_ENOSPC') return 'ENOSPC';
+    if (code === 'EDQUOT' || code === 'GROOT_SYS_EDQUOT') return 'EDQUOT';
+    x = x.cause as typeof x;
+  }
+  return undefined;
+}
+
+/** What ran out, for people (rather than the errno text). */
+export function noSpaceWords(code: 'ENOSPC' | 'EDQUOT'): string {
+  return code === 'EDQUOT' ? "disk quota exceeded on the store's filesystem" : "no space left on the store's filesystem";
+}
+
 export class QuotaError extends GrootError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('GROOT_QUOTA', message, options);
@@ -154,7 +182,7 @@ export function errorData(e: unknown): ErrorData {
 const REVIVABLE: Record<string, new (message: string) => GrootError> = {
   InvalidArgumentError, ImageNotFoundError, InvalidImageError, DigestMismatchError, UnsafeLayerError,
   InvalidLayerError, RootfsNotFoundError, RootfsExistsError, StoreError, QuotaError, RegistryError,
-  AuthError, AbortedError, QuotaExceededError,
+  AuthError, AbortedError, QuotaExceededError, StoreFullError,
 };
 
 /** The error errorData() described, as the same class (so `instanceof` and `code` hold). */

@@ -47,7 +47,7 @@ import {
 } from 'node:fs';
 import { mknodBytes, lsetxattrBytes, lutimensBytes, futimens, type Timespec } from '../sys/bytepath.js';
 import { S_IFCHR, S_IFBLK, S_IFIFO } from '../sys/mknod.js';
-import { UnsafeLayerError, InvalidLayerError, StoreError, SyscallError } from '../errors/index.js';
+import { UnsafeLayerError, InvalidLayerError, StoreError, StoreFullError, SyscallError, noSpaceCode, noSpaceWords } from '../errors/index.js';
 import type { TarHeader, TarSink } from './tar-reader.js';
 import { splitEntryName, showName, WHITEOUT_PREFIX, OPAQUE_MARKER, AUFS_META_PREFIX } from './paths.js';
 import { XattrFilter } from './xattr-policy.js';
@@ -216,7 +216,7 @@ export class LayerWriter implements TarSink {
         if (o) lsetxattrBytes(p, this.xattrPrefix + 'opaque', Buffer.from(o));
         if (m?.mtime) futimens(fd, m.mtime, m.mtime);
       } catch (e) {
-        throw new StoreError(`${this.label}: directory ${showName(rel || '/')}: setting metadata failed: ${(e as Error).message}`, { cause: e });
+        throw failed(`${this.label}: directory ${showName(rel || '/')}: setting metadata`, e);
       } finally {
         if (fd >= 0) closeSync(fd);
       }
@@ -468,8 +468,15 @@ export class LayerWriter implements TarSink {
 
   private sysError(h: TarHeader, op: string, e: unknown): Error {
     if (e instanceof UnsafeLayerError || e instanceof InvalidLayerError) return e;
-    return new StoreError(`${this.label}: entry ${showName(h.name)}: ${op} failed: ${(e as Error).message}`, { cause: e });
+    return failed(`${this.label}: entry ${showName(h.name)}: ${op}`, e);
   }
+}
+
+/** `what` failed: a full filesystem in words (the path of an unpack dir says nothing), else the error's text. */
+function failed(what: string, e: unknown): StoreError | StoreFullError {
+  const full = noSpaceCode(e);
+  if (full) return new StoreFullError(`${what} failed: ${noSpaceWords(full)}`, { cause: e });
+  return new StoreError(`${what} failed: ${(e as Error).message}`, { cause: e });
 }
 
 const ENOTSUP = 95;

@@ -2,7 +2,7 @@
 import { mkdir, readdir, rm, stat, lstat, chown, chmod, statfs } from 'node:fs/promises';
 import { join, resolve, relative, sep } from 'node:path';
 import { logger } from '../log/index.js';
-import { InvalidArgumentError, InvalidImageError, QuotaExceededError, RootfsExistsError, RootfsNotFoundError, isGrootError } from '../errors/index.js';
+import { GrootError, InvalidArgumentError, InvalidImageError, QuotaExceededError, RootfsExistsError, RootfsNotFoundError, StoreFullError, SyscallError, isGrootError, noSpaceCode, noSpaceWords } from '../errors/index.js';
 import { mountTable } from '../sys/index.js';
 import type { QuotaBackend } from '../quota/types.js';
 import { Store, pullImage, checkName, unmountTree, isDir, digestKey, type PullDeps, type RootfsRecord, type VolumeMeta } from '../store/index.js';
@@ -20,7 +20,15 @@ export class OverlayEngine implements Engine {
 
   get storePath(): string { return this.store.path; }
 
-  async pull(source: string, opts: PullOptions & { pin?: string } = {}): Promise<ImageInfo> {
+  pull(source: string, opts: PullOptions & { pin?: string } = {}): Promise<ImageInfo> {
+    return this.pullImage(source, opts).catch((e: unknown) => { throw storeFull(e, this.store.path, source, `pull of ${source}`); });
+  }
+
+  create(o: CreateOptions): Promise<{ spec: RuntimeSpec; rootfs: RootfsInfo }> {
+    return this.createRootfs(o).catch((e: unknown) => { throw storeFull(e, this.store.path, o.source, `create \`${o.id}\` from ${o.source}`); });
+  }
+
+  private async pullImage(source: string, opts: PullOptions & { pin?: string }): Promise<ImageInfo> {
     if (opts.pin !== undefined) checkName('pin name', opts.pin);
     const created: string[] = [];
     let ok = false;
@@ -40,7 +48,7 @@ export class OverlayEngine implements Engine {
     await this.store.pins.unpin(name);
   }
 
-  async create(o: CreateOptions): Promise<{ spec: RuntimeSpec; rootfs: RootfsInfo }> {
+  private async createRootfs(o: CreateOptions): Promise<{ spec: RuntimeSpec; rootfs: RootfsInfo }> {
     checkName('id', o.id);
     const diskLimit = o.diskLimitBytes ?? 0;
     checkDiskLimit(diskLimit);
@@ -249,6 +257,27 @@ export class OverlayEngine implements Engine {
       log.warn({ err: e }, 'could not remove the volumes of a failed operation; clean will');
     }
   }
+}
+
+/**
+ * A full store's filesystem said once, in words, naming the store, and the source unless
+ * the message already does (a layer's does): whichever file the disk filled on. Other
+ * errors pass unchanged.
+ */
+function storeFull(e: unknown, store: string, source: string, subject: string): unknown {
+  let detail: string;
+  if (e instanceof StoreFullError) {
+    detail = e.message; // a layer entry or a record, already in words
+  } else {
+    const code = noSpaceCode(e);
+    if (!code) return e;
+    const words = noSpaceWords(code);
+    const x = e as NodeJS.ErrnoException;
+    if (e instanceof SyscallError) detail = `${e.message.replace(/: [^:]*$/, '')} failed: ${words}`; // "mkdirat(path)"
+    else if (e instanceof GrootError) detail = `${e.message}: ${words}`;
+    else detail = `${x.syscall ?? 'writing'}${x.path ? ` ${x.path}` : ''} failed: ${words}`;
+  }
+  return new StoreFullError(`${detail.includes(source) ? detail : `${subject}: ${detail}`} (${store})`, { cause: e });
 }
 
 function toInfo(r: RootfsRecord, mounted: boolean): RootfsInfo {

@@ -2,7 +2,7 @@
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeJsonAtomic, fsyncPath } from '../sys/index.js';
-import { StoreError } from '../errors/index.js';
+import { StoreError, StoreFullError, noSpaceCode, noSpaceWords } from '../errors/index.js';
 
 /** The parsed record, or undefined when there is none. A corrupt record is an error naming it. */
 export async function readRecord<T>(path: string): Promise<T | undefined> {
@@ -20,9 +20,18 @@ export async function readRecord<T>(path: string): Promise<T | undefined> {
   }
 }
 
-/** Durable unless `sync: false` (then a later syncfs must cover it before anything relies on it). */
-export function writeRecord(path: string, value: unknown, opts: { sync?: boolean } = {}): Promise<void> {
-  return writeJsonAtomic(path, value, opts);
+/**
+ * Durable unless `sync: false` (then a later syncfs must cover it before anything relies on
+ * it). A full filesystem is a StoreFullError naming the record; nothing of it is left.
+ */
+export async function writeRecord(path: string, value: unknown, opts: { sync?: boolean } = {}): Promise<void> {
+  try {
+    await writeJsonAtomic(path, value, opts);
+  } catch (e) {
+    const full = noSpaceCode(e);
+    if (full) throw new StoreFullError(`store record ${path}: write failed: ${noSpaceWords(full)}`, { cause: e });
+    throw e;
+  }
 }
 
 /** Remove a record durably (records are commit markers: a removal must survive a crash). */

@@ -95,11 +95,14 @@ export class VolumeStore {
       }
       const tmp = `${final}${INCOMPLETE}${randomBytes(6).toString('hex')}`;
       await mkdir(tmp, { mode: 0o755 });
+      let shortLink: string | undefined;
+      let recorded = false;
+      let renamed = false;
       try {
         const result = await unpack(tmp);
         const old = await this.readLeftover(key);
         if (old) await unlinkQuiet(this.layout.link(old.shortLink));
-        const shortLink = await this.makeLink(key);
+        shortLink = await this.makeLink(key);
         const now = new Date().toISOString();
         const implicit = result.implicitDirs ?? [];
         const meta: VolumeMeta = {
@@ -110,12 +113,24 @@ export class VolumeStore {
         // crash could leave a volume that looks complete and holds empty files. One syncfs
         // (shared with layers committing beside this one) covers them all.
         await writeRecord(this.layout.volumeMeta(key), meta, { sync: false });
+        recorded = true;
         await this.syncer.sync();
         await rename(tmp, final);
+        renamed = true;
         await fsyncPath(this.layout.volumesDir);
         return { meta, created: true };
       } catch (e) {
-        await rm(tmp, { recursive: true, force: true });
+        // Not whole: nothing of it stays (a full disk must not leave a dangling l/ link or a
+        // record for a volume that is not there); once renamed it is whole and stays.
+        if (!renamed) {
+          await rm(tmp, { recursive: true, force: true });
+          try {
+            if (shortLink) await unlinkQuiet(this.layout.link(shortLink));
+            if (recorded) await removeRecord(this.layout.volumeMeta(key));
+          } catch (ce) {
+            log.warn({ volume: key, err: ce }, 'could not undo a failed unpack; repair will');
+          }
+        }
         throw e;
       }
     } finally {

@@ -1,4 +1,4 @@
-import { open, rename, writeFile, mkdir } from 'node:fs/promises';
+import { open, rename, rm, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { lib } from './libc.js';
@@ -73,12 +73,19 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
   const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
   const fh = await open(tmp, 'w', mode);
   try {
-    await fh.writeFile(data);
-    if (sync) await fh.sync();
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(data);
+      if (sync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    // A failed write (a full disk) leaves no temp file behind: only start-up repair would
+    // find it, and a long-running process may not start again for weeks.
+    await rm(tmp, { force: true }).catch(() => {});
+    throw e;
   }
-  await rename(tmp, path);
   if (sync) await fsyncPath(dir);
 }
 
