@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { InvalidArgumentError } from '../errors/index.js';
+import { checkMirrorMap } from '../registry/mirror-url.js';
 
 // yaml takes ~50 ms to load: only a process given --config pays for it (parseConfig stays sync).
 const yaml = () => createRequire(import.meta.url)('yaml') as typeof import('yaml');
@@ -166,20 +167,11 @@ function apply(config: GrootfsConfig, [kind, set]: Field, value: unknown, key: s
       if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) throw bad('a list of strings');
       (set as (c: GrootfsConfig, v: string[]) => void)(config, value as string[]);
       return;
-    case 'mirrors': {
+    case 'mirrors':
       // registry_mirrors: {docker.io: [https://mirror.example.com], ...}
       if (!isMap(value)) throw bad('a mapping of registry host to a list of mirror URLs');
-      const out: Record<string, string[]> = {};
-      for (const [host, urls] of Object.entries(value)) {
-        const list = typeof urls === 'string' ? [urls] : urls;
-        if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
-          throw new InvalidArgumentError(`invalid config file ${source}: ${key}.${host} must be a list of mirror URLs, not ${describe(urls)}`);
-        }
-        out[host] = list.map((u) => checkMirrorUrl(u, `config file ${source}: ${key}.${host}`));
-      }
-      (set as (c: GrootfsConfig, v: Record<string, string[]>) => void)(config, out);
+      (set as (c: GrootfsConfig, v: Record<string, string[]>) => void)(config, checkMirrorMap(value, key, `config file ${source}`));
       return;
-    }
   }
 }
 
@@ -197,19 +189,6 @@ function describe(v: unknown): string {
 
 function firstLine(s: string): string {
   return s.split('\n')[0].trim();
-}
-
-/** A mirror base URL: http(s)://host[:port][/path]. */
-export function checkMirrorUrl(u: string, what: string): string {
-  let url: URL;
-  try {
-    url = new URL(u);
-  } catch {
-    throw new InvalidArgumentError(`invalid ${what}: ${JSON.stringify(u)} is not a URL (expected https://host[:port][/path])`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidArgumentError(`invalid ${what}: ${JSON.stringify(u)} must be an http:// or https:// URL`);
-  if (url.username || url.password) throw new InvalidArgumentError(`invalid ${what}: mirror URLs carry no credentials (use credentials_file)`);
-  return u.replace(/\/+$/, '');
 }
 
 export function storeFsOf(what: string, v: string): 'xfs' | 'btrfs' {

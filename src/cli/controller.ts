@@ -9,7 +9,8 @@ import type { Command } from 'commander';
 import { configureLogging, logger } from '../log/index.js';
 import { InvalidArgumentError, messageOf } from '../errors/index.js';
 import { ensureGlobalOptions, globalFlags } from './global-options.js';
-import { defaultConfig, loadConfigFile } from './config.js';
+import { defaultConfig, loadConfigFile, type GrootfsConfig } from './config.js';
+import { parseMirrorFlags } from '../registry/mirror-url.js';
 import { checkLogLevel } from './args.js';
 import type { ControllerSettings } from '../controller/config.js';
 
@@ -22,6 +23,7 @@ interface ControllerFlags {
   dropins?: string; kube?: boolean; kubeconfig?: string; node?: string; metricsAddress?: string;
   resyncPeriod?: string; gcThresholdBytes?: string; pullConcurrency?: string; rootfsConcurrency?: string; shutdownTimeout?: string;
   localSourceDir?: string[]; insecureRegistry?: string[];
+  registryMirror?: string[]; layerConcurrency?: string; credentialsFile?: string;
 }
 
 const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
@@ -39,14 +41,14 @@ function ensureExampleImage(): void {
   if (r.status !== 0) log.error({ script, status: r.status }, 'building the example image failed: the example Image will report why it cannot pull');
 }
 
-async function base(cmd: Command): Promise<{ store: string; config?: string; gcDefault: number; insecureDefault: string[] }> {
+async function base(cmd: Command): Promise<{ store: string; config?: string; gcDefault: number; insecureDefault: string[]; create: GrootfsConfig['create'] }> {
   const g = globalFlags(cmd);
   let cfg = defaultConfig();
   if (g.config) cfg = (await loadConfigFile(g.config)).config;
   const store = resolve(g.store ?? cfg.store);
   const level = g.logLevel !== undefined ? checkLogLevel(g.logLevel, '--log-level') : cfg.logLevel;
   configureLogging({ level, file: g.logFile ?? cfg.logFile });
-  return { store, config: g.config, gcDefault: cfg.clean.thresholdBytes, insecureDefault: cfg.create.insecureRegistries };
+  return { store, config: g.config, gcDefault: cfg.clean.thresholdBytes, insecureDefault: cfg.create.insecureRegistries, create: cfg.create };
 }
 
 export async function controllerSettings(cmd: Command, f: ControllerFlags): Promise<{ store: string; settings: ControllerSettings }> {
@@ -61,6 +63,10 @@ export async function controllerSettings(cmd: Command, f: ControllerFlags): Prom
   if (b.gcDefault > 0) s.gcThresholdBytes = b.gcDefault; // GrootFS's clean.threshold_bytes
   // Hosts the operator already calls insecure for the CLI (create.insecure_registries).
   s.insecureRegistries = [...b.insecureDefault];
+  // And the registry settings the CLI's pulls use (create.registry_mirrors, ...).
+  s.registryMirrors = { ...b.create.registryMirrors };
+  if (b.create.layerConcurrency > 0) s.layerConcurrency = b.create.layerConcurrency;
+  if (b.create.credentialsFile) s.credentialsFile = b.create.credentialsFile;
   if (b.config) await applyConfigFile(s, b.config);
   if (f.dropins !== undefined) s.dropins = resolve(f.dropins);
   if (f.kube) s.kube = true;
@@ -75,6 +81,10 @@ export async function controllerSettings(cmd: Command, f: ControllerFlags): Prom
   // Repeatable flags replace the file's list (as --insecure-registry does for create).
   if (f.localSourceDir?.length) s.localSourceDirs = f.localSourceDir.map((d) => checkValue('string', '--local-source-dir', d, 'invalid argument') as string);
   if (f.insecureRegistry?.length) s.insecureRegistries = f.insecureRegistry.map((h) => checkValue('string', '--insecure-registry', h, 'invalid argument') as string);
+  if (f.registryMirror?.length) s.registryMirrors = parseMirrorFlags('--registry-mirror', f.registryMirror);
+  if (f.layerConcurrency !== undefined) s.layerConcurrency = num('count', '--layer-concurrency', f.layerConcurrency);
+  if (f.credentialsFile !== undefined) s.credentialsFile = f.credentialsFile;
+  if (s.credentialsFile) s.credentialsFile = resolve(s.credentialsFile);
   s.localSourceDirs = s.localSourceDirs.map((d) => resolve(d));
   if (!s.kube && !s.dropins) {
     s.dropins = EXAMPLE_DROPINS;
@@ -108,6 +118,9 @@ export function registerControllerCommands(program: Command): void {
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for in-flight work before aborting it (default 30)')
     .option('--local-source-dir <dir>', 'with --kube: objects may name local sources (oci: layouts, tarballs) under this directory (repeatable; default none)', collect)
     .option('--insecure-registry <host>', 'with --kube: an object\'s spec.insecure is honoured for this registry (repeatable; default: create.insecure_registries)', collect)
+    .option('--registry-mirror <host=url>', 'mirror tried before the registry HOST, for every pull (repeatable; default: create.registry_mirrors)', collect)
+    .option('--layer-concurrency <n>', 'layers of one image downloaded and unpacked at once (default: create.layer_concurrency, else 4)')
+    .option('--credentials-file <path>', 'Docker config.json-style credentials for registries no object brings its own for (default: create.credentials_file)')
     .action(async (f: ControllerFlags, cmd: Command) => {
       try {
         const { store, settings } = await controllerSettings(cmd, f);

@@ -3,7 +3,8 @@
 import { InvalidArgumentError } from '../errors/index.js';
 import type { Credentials, Platform } from '../image/types.js';
 import { parseBytes, parsePlatform } from './args.js';
-import { checkMirrorUrl, type GrootfsConfig } from './config.js';
+import type { GrootfsConfig } from './config.js';
+import { parseMirrorFlags } from '../registry/mirror-url.js';
 
 /** Source flags shared by `create` and `pull`, as commander hands them over. */
 export interface SourceFlags {
@@ -51,7 +52,7 @@ export function resolveSourceSettings(config: GrootfsConfig, flags: SourceFlags,
   const insecure = flags.insecureRegistry?.length ? flags.insecureRegistry : config.create.insecureRegistries;
   const skip = (flags.skipLayerValidation ?? config.create.skipLayerValidation) && source.startsWith('oci:');
   if (flags.password !== undefined && !flags.username) throw new InvalidArgumentError('invalid arguments: --password needs --username');
-  const mirrors = flags.registryMirror?.length ? parseMirrorFlags(flags.registryMirror) : config.create.registryMirrors;
+  const mirrors = flags.registryMirror?.length ? parseMirrorFlags('--registry-mirror', flags.registryMirror) : config.create.registryMirrors;
   const credentialsFile = flags.credentialsFile ?? config.create.credentialsFile;
   const concurrency = flags.layerConcurrency !== undefined ? parseCount('--layer-concurrency', flags.layerConcurrency) : config.create.layerConcurrency;
   return {
@@ -63,18 +64,6 @@ export function resolveSourceSettings(config: GrootfsConfig, flags: SourceFlags,
     ...(credentialsFile ? { credentialsFile } : {}),
     ...(concurrency > 0 ? { concurrency } : {}),
   };
-}
-
-/** `--registry-mirror HOST=URL` (repeatable; several for one host are tried in order). */
-function parseMirrorFlags(values: string[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq <= 0) throw new InvalidArgumentError(`invalid --registry-mirror ${JSON.stringify(v)}: expected HOST=URL, e.g. docker.io=https://mirror.example.com`);
-    const host = v.slice(0, eq);
-    (out[host] ??= []).push(checkMirrorUrl(v.slice(eq + 1), `--registry-mirror ${host}`));
-  }
-  return out;
 }
 
 function parseCount(flag: string, v: string): number {

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors/index.js';
+import { checkMirrorMap } from '../registry/mirror-url.js';
 
 export interface ControllerSettings {
   dropins?: string;
@@ -21,6 +22,12 @@ export interface ControllerSettings {
   localSourceDirs: string[];
   /** Kubernetes objects' `insecure: true` counts only for these registries ("host" or "host:port"). */
   insecureRegistries: string[];
+  /** registry host -> mirror base URLs tried before it, for every pull. */
+  registryMirrors: Record<string, string[]>;
+  /** Layers of one image downloaded and unpacked at once (the engine's default when unset). */
+  layerConcurrency?: number;
+  /** A Docker config.json-style file for registries no object brings credentials for. */
+  credentialsFile?: string;
 }
 
 export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9476';
@@ -29,7 +36,7 @@ export function defaultControllerSettings(): ControllerSettings {
   return {
     kube: false, node: defaultNodeName(), metricsAddress: DEFAULT_METRICS_ADDRESS, resyncSeconds: 600, usageSeconds: 60,
     gcIntervalSeconds: 60, pullConcurrency: 2, rootfsConcurrency: 4, shutdownTimeoutSeconds: 30,
-    localSourceDirs: [], insecureRegistries: [],
+    localSourceDirs: [], insecureRegistries: [], registryMirrors: {},
   };
 }
 
@@ -38,7 +45,7 @@ export function defaultNodeName(): string {
   return process.env.NODE_NAME || hostname();
 }
 
-type Setter = [kind: 'string' | 'bool' | 'count' | 'bytes' | 'seconds' | 'strings', set: (s: ControllerSettings, v: never) => void];
+type Setter = [kind: 'string' | 'bool' | 'count' | 'bytes' | 'seconds' | 'strings' | 'mirrors', set: (s: ControllerSettings, v: never) => void];
 const KEYS: Record<string, Setter> = {
   dropins: ['string', (s, v: string) => { s.dropins = v; }],
   kube: ['bool', (s, v: boolean) => { s.kube = v; }],
@@ -54,6 +61,9 @@ const KEYS: Record<string, Setter> = {
   shutdown_timeout_seconds: ['seconds', (s, v: number) => { s.shutdownTimeoutSeconds = v; }],
   local_source_dirs: ['strings', (s, v: string[]) => { s.localSourceDirs = v; }],
   insecure_registries: ['strings', (s, v: string[]) => { s.insecureRegistries = v; }],
+  registry_mirrors: ['mirrors', (s, v: Record<string, string[]>) => { s.registryMirrors = v; }],
+  layer_concurrency: ['count', (s, v: number) => { s.layerConcurrency = v; }],
+  credentials_file: ['string', (s, v: string) => { s.credentialsFile = v; }],
 };
 
 export function checkValue(kind: Setter[0], key: string, v: unknown, where: string): unknown {
@@ -65,6 +75,7 @@ export function checkValue(kind: Setter[0], key: string, v: unknown, where: stri
     case 'bytes': if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad('a whole number of bytes >= 0'); return v;
     case 'seconds': if (typeof v !== 'number' || !(v > 0)) throw bad('a number of seconds > 0'); return v;
     case 'strings': if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x !== '')) throw bad('a list of non-empty strings'); return v;
+    case 'mirrors': return checkMirrorMap(v, key, where.replace(/^invalid /, ''));
   }
 }
 

@@ -5,6 +5,7 @@ import type { StatusStore } from './status-store.js';
 import type { Records } from './records.js';
 import type { Metrics } from './metrics.js';
 import type { SourcePolicy } from './source-policy.js';
+import type { SourceOptions } from '../image/types.js';
 
 export interface ReconcileSettings {
   /** pullPolicy Always: re-resolve this often. Also the period of the full resync. */
@@ -15,6 +16,8 @@ export interface ReconcileSettings {
   progressMs: number;
   /** Retry period while the source cannot be trusted (unsynced). */
   unsyncedRetryMs: number;
+  /** Registry options of every pull and create (mirrors, layer concurrency, a credentials file); an object's own credentials win. */
+  registry?: Pick<SourceOptions, 'mirrors' | 'concurrency' | 'credentialsFile'>;
 }
 
 export const DEFAULT_SETTINGS: ReconcileSettings = { resyncMs: 600_000, usageMs: 60_000, progressMs: 1_000, unsyncedRetryMs: 5_000 };

@@ -128,6 +128,7 @@ export class ImageReconciler {
       const creds = await source.credentials(obj);
       release = creds.release;
       const info = await engine.pull(from, {
+        ...this.ctx.settings.registry,
         ...pullOptions(spec),
         ...creds.options,
         pin,

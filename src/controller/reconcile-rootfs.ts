@@ -139,6 +139,7 @@ export class RootfsReconciler {
     let created: { rootfs: RootfsInfo };
     try {
       created = await engine.create({
+        ...this.ctx.settings.registry,
         ...opts,
         id,
         source: sourceString,

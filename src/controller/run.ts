@@ -47,7 +47,14 @@ export async function runController(o: RunOptions): Promise<Running> {
   const engine = await o.openEngine({ storePath: o.storePath });
   const controller = new Controller({
     engine, source,
-    settings: { resyncMs: s.resyncSeconds * 1000, usageMs: s.usageSeconds * 1000 },
+    settings: {
+      resyncMs: s.resyncSeconds * 1000, usageMs: s.usageSeconds * 1000,
+      registry: {
+        ...(Object.keys(s.registryMirrors).length ? { mirrors: s.registryMirrors } : {}),
+        ...(s.layerConcurrency ? { concurrency: s.layerConcurrency } : {}),
+        ...(s.credentialsFile ? { credentialsFile: s.credentialsFile } : {}),
+      },
+    },
     pullConcurrency: s.pullConcurrency, rootfsConcurrency: s.rootfsConcurrency,
     gcThresholdBytes: s.gcThresholdBytes, gcIntervalMs: s.gcIntervalSeconds * 1000,
     sourcePolicy: { localSourceDirs: s.localSourceDirs, insecureRegistries: s.insecureRegistries },

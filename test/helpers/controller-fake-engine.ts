@@ -11,6 +11,7 @@ export class FakeEngine implements Engine {
   readonly rootfs = new Map<string, RootfsInfo>();
   readonly pins = new Map<string, string>();
   readonly creates: CreateOptions[] = [];
+  readonly pulls: (PullOptions & { pin?: string })[] = [];
   /** op -> error to throw once per call while set. */
   readonly failures = new Map<string, Error>();
   /** op -> promise the op waits for (to hold it in flight). */
@@ -49,6 +50,7 @@ export class FakeEngine implements Engine {
 
   async pull(source: string, opts: PullOptions & { pin?: string } = {}): Promise<ImageInfo> {
     await this.enter('pull', source, opts.signal);
+    this.pulls.push(opts);
     const info = this.info(source);
     opts.onProgress?.({ bytesDone: 0, bytesTotal: info.compressedSize, layers: [] });
     opts.onProgress?.({ bytesDone: info.compressedSize, bytesTotal: info.compressedSize, layers: [] });

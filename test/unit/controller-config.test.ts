@@ -53,6 +53,22 @@ describe('controller settings', () => {
     await expect(settingsFor([], { kube: true, insecureRegistry: [''] })).rejects.toThrow('invalid argument: --insecure-registry must be a non-empty string, got ""');
   });
 
+  test('registry_mirrors, layer_concurrency, credentials_file: the CLI\'s create.* as defaults, controller keys over them, flags win', async () => {
+    expect((await settingsFor([], { kube: true })).settings).toMatchObject({ registryMirrors: {} });
+    expect((await settingsFor([], { kube: true })).settings.layerConcurrency).toBeUndefined();
+    const cfg = join(dir, 'registry.yml');
+    await writeFile(cfg, 'create:\n  registry_mirrors: {docker.io: [https://cli-mirror.example/]}\n  layer_concurrency: 3\n  credentials_file: /etc/cli-auth.json\ncontroller:\n  kube: true\n');
+    expect((await settingsFor(['--config', cfg])).settings).toMatchObject({ registryMirrors: { 'docker.io': ['https://cli-mirror.example'] }, layerConcurrency: 3, credentialsFile: '/etc/cli-auth.json' });
+    await writeFile(cfg, 'create:\n  layer_concurrency: 3\ncontroller:\n  kube: true\n  registry_mirrors: {quay.io: https://q.example}\n  layer_concurrency: 6\n  credentials_file: /etc/ctl-auth.json\n');
+    expect((await settingsFor(['--config', cfg])).settings).toMatchObject({ registryMirrors: { 'quay.io': ['https://q.example'] }, layerConcurrency: 6, credentialsFile: '/etc/ctl-auth.json' });
+    const f = await settingsFor(['--config', cfg], { registryMirror: ['ghcr.io=http://127.0.0.1:5001'], layerConcurrency: '1', credentialsFile: 'rel.json' });
+    expect(f.settings).toMatchObject({ registryMirrors: { 'ghcr.io': ['http://127.0.0.1:5001'] }, layerConcurrency: 1, credentialsFile: join(process.cwd(), 'rel.json') });
+    await writeFile(cfg, 'controller:\n  registry_mirrors: {docker.io: [ftp://x]}\n');
+    await expect(applyConfigFile(defaultControllerSettings(), cfg)).rejects.toThrow('must be an http:// or https:// URL');
+    await expect(settingsFor([], { kube: true, registryMirror: ['nohost'] })).rejects.toThrow('expected HOST=URL');
+    await expect(settingsFor([], { kube: true, layerConcurrency: '0' })).rejects.toThrow('--layer-concurrency must be a whole number >= 1');
+  });
+
   test('bad values name the file and key, or the flag', async () => {
     const cfg = join(dir, 'bad.yml');
     await writeFile(cfg, 'controller:\n  pull_concurrency: 0\n');

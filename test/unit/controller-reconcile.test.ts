@@ -43,6 +43,16 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
   const img = (name: string, source = V1, extra = {}) => h.put({ kind: 'Image', name, spec: { source, ...extra } });
   const rfs = (name: string, spec: Record<string, unknown> = {}) => h.put({ kind: 'RootFS', name, spec: { image: 'base', ...spec } });
 
+  test('the operator\'s registry settings (mirrors, layer concurrency, credentials file) ride on every pull and create', async () => {
+    const registry = { mirrors: { 'docker.io': ['https://mirror.example'] }, concurrency: 2, credentialsFile: '/etc/groot/auth.json' };
+    await img('base');
+    await rfs('app');
+    await start({ settings: { usageMs: 200, progressMs: 0, unsyncedRetryMs: 100, registry } });
+    await until('RootFS', 'app', 'Mounted');
+    expect(engine.pulls[0]).toMatchObject(registry);
+    expect(engine.creates[0]).toMatchObject(registry);
+  });
+
   test('a RootFS waits for its Image and becomes Ready when the Image does', async () => {
     await rfs('app', { diskLimitBytes: 4096 });
     await start();
