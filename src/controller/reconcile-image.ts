@@ -4,7 +4,7 @@ import { SOURCE_FILE_ANNOTATION, READY, formatErrors, getCondition, imageDefault
 import { parseSource } from '../image/source-ref.js';
 import { parsePlatform } from '../image/platform.js';
 import type { PullProgress } from '../rootfs/types.js';
-import { messageOf } from '../errors/index.js';
+import { isGrootError, messageOf } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Result } from './queue.js';
 import type { ReconcileContext } from './context.js';
@@ -158,8 +158,10 @@ export class ImageReconciler {
       metrics.pullDuration.observe({ result: 'failure' }, (Date.now() - t0) / 1000);
       const message = `pull of ${spec.source} failed: ${messageOf(e)}`;
       const next: ImageStatus = { ...status, progress: undefined };
-      if (!stillUsable) next.conditions = setCondition(next.conditions, { type: READY, status: 'False', reason: 'PullFailed', message: `${message} (retrying with backoff)` }, gen);
-      next.conditions = setCondition(next.conditions, { type: PULLED, status: 'False', reason: 'PullFailed', message }, gen);
+      // A full store is the operator's to fix (clean, a bigger store), not the image's.
+      const reason = isGrootError(e, 'GROOT_STORE_FULL') ? 'StoreFull' : 'PullFailed';
+      if (!stillUsable) next.conditions = setCondition(next.conditions, { type: READY, status: 'False', reason, message: `${message} (retrying with backoff)` }, gen);
+      next.conditions = setCondition(next.conditions, { type: PULLED, status: 'False', reason, message }, gen);
       await statuses.trySet(obj, next);
       source.event(obj, 'Warning', 'Failed', message);
       throw e;

@@ -153,8 +153,7 @@ export class RootfsReconciler {
       // The engine rolls back a failed create; the record must not outlive it.
       if (!(await engine.get(id).catch(() => undefined))) await records.removeRootfs(id);
       if (signal.aborted) throw e;
-      const quota = isGrootError(e, 'GROOT_QUOTA_EXCEEDED');
-      const reason = quota ? 'QuotaExceeded' : 'CreateFailed';
+      const reason = isGrootError(e, 'GROOT_QUOTA_EXCEEDED') ? 'QuotaExceeded' : isGrootError(e, 'GROOT_STORE_FULL') ? 'StoreFull' : 'CreateFailed';
       const message = `creating the root filesystem from ${sourceString} failed: ${messageOf(e)}`;
       await this.ctx.statuses.trySet(obj, withReady({ ...prev, observedGeneration: gen, conditions }, gen, 'False', reason, `${message} (retrying with backoff)`));
       source.event(obj, 'Warning', reason, message);

@@ -10,6 +10,7 @@ import { getCondition, type Condition } from '../../src/api/index.js';
 import { FakeEngine } from '../helpers/controller-fake-engine.js';
 import { HARNESSES, type SourceHarness } from '../helpers/controller-source-harness.js';
 import { waitFor, sleep } from '../helpers/controller-wait.js';
+import { StoreFullError } from '../../src/errors/index.js';
 
 const D1 = 'sha256:' + '1'.repeat(64);
 const D2 = 'sha256:' + '2'.repeat(64);
@@ -128,6 +129,20 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     const tries = engine.count('pull');
     await waitFor('retries', () => engine.count('pull') >= tries + 2);
     engine.failures.delete('pull');
+    await until('RootFS', 'app', 'Mounted');
+  });
+
+  test('a full store says StoreFull on the Image and on the RootFS, not a generic failure', async () => {
+    const full = () => new StoreFullError(`layer 1/1 x of ${V1}: entry "f": write failed: no space left on the store's filesystem (${h.storePath})`);
+    engine.failures.set('pull', full());
+    await img('base'); await rfs('app');
+    await start();
+    await until('Image', 'base', 'StoreFull');
+    expect((await cond('Image', 'base'))?.message).toMatch(/no space left on the store's filesystem/);
+    engine.failures.delete('pull');
+    engine.failures.set('create', full());
+    await until('RootFS', 'app', 'StoreFull');
+    engine.failures.delete('create');
     await until('RootFS', 'app', 'Mounted');
   });
 
