@@ -12,13 +12,16 @@ const files = new Set();
 const packages = new Map(); // dir -> true
 
 const importRe = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
+// Lazy loads through createRequire: `createRequire(import.meta.url)('pino')`, `requireUndici('undici/lib/…')`.
+const requireRe = /(?:\bcreateRequire\([^)]*\)|\b\w*[rR]equire\w*)\(\s*['"]([^'"./][^'"]*)['"]\s*\)/g;
 
 function visitFile(file) {
   if (files.has(file)) return;
   files.add(file);
   const text = readFileSync(file, 'utf8');
-  for (const m of text.matchAll(importRe)) {
-    const spec = m[1] ?? m[2] ?? m[3];
+  const specs = [...text.matchAll(importRe)].map((m) => m[1] ?? m[2] ?? m[3]);
+  for (const m of text.matchAll(requireRe)) specs.push(m[1]);
+  for (const spec of specs) {
     if (spec.startsWith('node:') || builtins.has(spec)) continue;
     if (spec.startsWith('.') || spec.startsWith('/')) {
       const target = resolve(dirname(file), spec);
