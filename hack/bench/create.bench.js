@@ -3,7 +3,11 @@
 //         OCI layout; median of N runs each, interleaved so both see the same machine.
 //   warm: image cached; create (then delete, untimed) M times; median and p90, through the
 //         CLI (what Garden pays: process start included) and in-process (the engine alone).
-// Env: BENCH_COLD_RUNS (3), BENCH_WARM_RUNS (50), BENCH_LAYERS (5), BENCH_FILES_PER_LAYER (1000).
+// Everything (layout, stores, umoci bundles) lives on one fresh XFS filesystem on a loop
+// device, so both sides write to the same kind of filesystem GrootFS stores use, and the
+// host's own (this machine's ext4 root slows down after many deletes) stays out of it.
+// Env: BENCH_COLD_RUNS (3), BENCH_WARM_RUNS (50), BENCH_LAYERS (5), BENCH_FILES_PER_LAYER (1000),
+//      BENCH_FS=host (use the host's temp dir as it is).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +46,16 @@ if (process.getuid?.() !== 0) { console.error('bench: run as root (overlay mount
 if (spawnSync('umoci', ['--version']).status !== 0) { console.error('bench: umoci is missing (hack/install.sh installs it)'); process.exit(1); }
 
 const work = mkdtempSync(join(tmpdir(), 'groot-bench-'));
+const backing = `${work}.img`;
+let mounted = false;
 try {
+  if (process.env.BENCH_FS !== 'host') {
+    for (const [cmd, args] of [['truncate', ['-s', '8G', backing]], ['mkfs.xfs', ['-q', '-f', backing]], ['mount', ['-o', 'loop,noatime', backing, work]]]) {
+      const r = spawnSync(cmd, args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+    }
+    mounted = true;
+  }
   const t0 = process.hrtime.bigint();
   const img = buildBenchImage({
     dir: join(work, 'layout'),
@@ -103,5 +116,7 @@ try {
 } finally {
   // Never leave a mount or a store behind, even after a failure.
   spawnSync('sh', ['-c', `for m in $(findmnt -rn -o TARGET | grep '^${work}/' | sort -r); do umount -l "$m"; done`]);
+  if (mounted) spawnSync('umount', [work]);
   rmSync(work, { recursive: true, force: true });
+  rmSync(backing, { force: true });
 }
