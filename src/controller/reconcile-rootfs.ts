@@ -107,7 +107,8 @@ export class RootfsReconciler {
       if (!v.allowed) return this.refuse(obj, prev, gen, v.reason, `RootFS ${ref.namespace}/${ref.name}: ${v.message}`);
       sourceString = v.source;
       const creds = await source.credentials(img);
-      opts = { ...pullOptions(img.spec), ...creds.options };
+      // Pulled by its Image with that Image's credentials: the store's copy is used as it is.
+      opts = { ...pullOptions(img.spec), ...creds.options, ...(pulled ? { preferCached: true } : {}) };
       release = creds.release;
       conditions = setCondition(conditions, { type: IMAGE_READY, status: 'True', reason: 'ImageReady', message: `Image ${ref.namespace}/${spec.image} is Ready (${imgStatus?.digest ?? 'digest unknown'})` }, gen);
     } else {

@@ -10,6 +10,13 @@ export interface PullOptions extends SourceOptions {
   maxUnpackedBytes?: number;
   onProgress?: (p: PullProgress) => void;
   signal?: AbortSignal;
+  /**
+   * A source pinned by digest (`...@sha256:...`) whose image is whole in the store is used
+   * as it is, without asking the registry or layout again: content named by its digest
+   * cannot change. For callers that already pulled it with its credentials (the
+   * controller's RootFS from an Image), so a registry outage does not stop creates.
+   */
+  preferCached?: boolean;
 }
 
 /** An image in the store's cache: enough to build a root filesystem without the source. */

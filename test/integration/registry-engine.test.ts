@@ -107,3 +107,20 @@ test('layers already in the store are not downloaded again', async () => {
   expect(layerRequests(app.layers[0]!.digest)).toHaveLength(1);
   expect(layerRequests(sibling.layers[1]!.digest)).toHaveLength(1);
 });
+
+test('preferCached: a digest-pinned create uses the store without asking a registry that is down; a tag still asks', async () => {
+  const info = await engine.pull(src(app), opts());
+  proxy.fault = () => ({ kind: 'status', status: 503 });
+  const pinned = `docker://${proxy.host}/test/app@${info.digest}`;
+  // Without it the registry is asked (and fails).
+  await expect(engine.create({ id: 'asks', source: pinned, ...opts() })).rejects.toThrow();
+  const before = proxy.requests.length;
+  const { rootfs } = await engine.create({ id: 'cached', source: pinned, ...opts(), preferCached: true });
+  expect(readFileSync(join(rootfs.path, 'app.txt'), 'utf8')).toBe('app\n');
+  expect(readFileSync(join(rootfs.path, 'base.bin')).equals(base)).toBe(true);
+  expect(proxy.requests.length).toBe(before); // not one request
+  // A tag can move: it is never taken from the store.
+  await expect(engine.create({ id: 'tag', source: src(app), ...opts(), preferCached: true })).rejects.toThrow();
+  // A pinned image that is not (wholly) in the store goes to the registry as usual.
+  await expect(engine.create({ id: 'other', source: `docker://${proxy.host}/test/sibling@${sibling.registryDigest}`, ...opts(), preferCached: true })).rejects.toThrow();
+});

@@ -69,6 +69,7 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     expect(engine.pins.get('controller_default_base')).toBe(D1);
     expect(engine.count('create')).toBe(1);
     expect(engine.creates[0]!.source).toBe(`oci://${lib}/img@${D1}`); // exactly what the Image pulled
+    expect(engine.creates[0]!.preferCached).toBe(true); // ... from the store, without asking the source again
   });
 
   test('spec.mount false: created unmounted, status.mounts says how', async () => {
