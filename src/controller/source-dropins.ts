@@ -9,18 +9,28 @@
 //   previous objects; named objects with a bad spec are delivered, the reconciler reports them;
 // - a directory that cannot be read (vanished, EACCES) makes the source unsynced: the cache
 //   is kept and nothing is reported deleted until a complete read succeeds again.
+//
+// Identity (uid, creationTimestamp, generation) is the source's to give, and the RootFS
+// reconciler replaces a root filesystem whose controller record has another uid, so:
+// - it is kept across restarts in the status files, written durably when it is new or
+//   changes (FileStatusWriter; routine status writes are not fsynced);
+// - an object with no usable status file (lost in a crash, emptied, garbage, removed by hand)
+//   takes the uid and creation time of its controller record: without a persisted identity,
+//   the record is the identity;
+// - a fresh uid is given only to an object never seen before, or seen gone (a complete scan
+//   without it) and back.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import { parseAllDocuments } from 'yaml';
-import { DEFAULT_NAMESPACE, NODE_LABEL, SOURCE_FILE_ANNOTATION, describeRef, formatErrors, identify, objectKey, type GrootObject, type Image, type Kind, type ObjectRef } from '../api/index.js';
+import { DEFAULT_NAMESPACE, NODE_LABEL, SOURCE_FILE_ANNOTATION, describeRef, formatErrors, identify, keyOf, objectKey, type GrootObject, type Image, type Kind, type ObjectRef } from '../api/index.js';
 import { parseSource, formatSource } from '../image/source-ref.js';
 import { messageOf } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Change, ChangeHandler, EventType, Source, SourceProblem, StatusWriter } from './source.js';
 import { StatusFiles } from './status-files.js';
-import { specHash } from './records.js';
+import { Records, specHash } from './records.js';
 
 const log = logger('dropins');
 
@@ -35,23 +45,43 @@ export interface DropinOptions {
 }
 
 interface FileState { sig: string; objects: GrootObject[]; problems: SourceProblem[] }
-interface Meta { uid: string; creationTimestamp: string; generation: number; specHash: string }
+/** specHash undefined: taken from a controller record, the spec it was for unknown (the first scan's spec is generation 1). */
+interface Meta { uid: string; creationTimestamp: string; generation: number; specHash?: string }
 
+const identityOf = (o: GrootObject) => JSON.stringify([o.metadata.uid ?? '', o.metadata.creationTimestamp ?? '', o.metadata.generation ?? 0]);
+
+/**
+ * Status files of drop-in objects. A write whose object carries an identity (uid, creation
+ * time, generation) not yet on disk is durable (file and dir fsynced): the identity survives
+ * a power loss. Other writes are temp+rename only. Writes for one object come serialized
+ * (status-store.ts).
+ */
 export class FileStatusWriter implements StatusWriter {
+  /** key -> identity the object's status file holds durably. */
+  private readonly persisted = new Map<string, string>();
   constructor(private readonly files: StatusFiles) {}
+  /** The status file of `obj` was read at start: its identity is on disk. */
+  notePersisted(obj: GrootObject): void { this.persisted.set(objectKey(obj), identityOf(obj)); }
   async write(obj: GrootObject, status: GrootObject['status']): Promise<void> {
-    await this.files.writeObject({ ...obj, status } as GrootObject);
+    const key = objectKey(obj);
+    const id = identityOf(obj);
+    const durable = this.persisted.get(key) !== id;
+    await this.files.writeObject({ ...obj, status } as GrootObject, { durable });
+    if (durable) this.persisted.set(key, id);
   }
   async forget(ref: ObjectRef): Promise<void> {
+    this.persisted.delete(`${ref.kind}/${ref.namespace}/${ref.name}`);
     await this.files.removeObject(ref.kind, ref.namespace, ref.name);
   }
 }
+
+const toSeconds = (iso: string) => new Date(iso).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export class DropinSource implements Source {
   readonly name = 'dropins' as const;
   readonly usesFinalizers = false;
   readonly operatorOwned = true;
-  readonly status: StatusWriter;
+  readonly status: FileStatusWriter;
   readonly files: StatusFiles;
 
   private fileStates = new Map<string, FileState>();
@@ -63,6 +93,7 @@ export class DropinSource implements Source {
   private problemList: SourceProblem[] = [];
   private problemsStamp = '';
   private isSynced = false;
+  private firstScanDone = false;
   private onChange: ChangeHandler = () => {};
   private watcher?: FSWatcher;
   private rescanTimer?: NodeJS.Timeout;
@@ -79,20 +110,54 @@ export class DropinSource implements Source {
 
   async start(onChange: ChangeHandler): Promise<void> {
     this.onChange = onChange;
-    // Keep uid, creation time and generation stable across restarts: they come from the
-    // status files written for the objects last time.
-    for (const o of await this.files.allObjects()) {
+    await this.seedIdentities();
+    await this.scan();
+    this.rescanTimer = setInterval(() => this.schedule(0), this.opts.rescanMs ?? 5000);
+    this.rescanTimer.unref?.();
+  }
+
+  /**
+   * Keep uid, creation time and generation stable across restarts: they come from the status
+   * files written for the objects last time, else from the controller's records.
+   */
+  private async seedIdentities(): Promise<void> {
+    const { objects, bad } = await this.files.scanAll();
+    for (const o of objects) {
       const key = objectKey(o);
       const md = o.metadata;
       if (md.uid && md.creationTimestamp) {
         this.meta.set(key, { uid: md.uid, creationTimestamp: md.creationTimestamp, generation: md.generation ?? 1, specHash: specHash(o.spec) });
+        this.status.notePersisted(o);
       }
       if (o.status) this.seededStatus.set(key, o.status);
       this.seededKeys.set(key, o);
     }
-    await this.scan();
-    this.rescanTimer = setInterval(() => this.schedule(0), this.opts.rescanMs ?? 5000);
-    this.rescanTimer.unref?.();
+    for (const b of bad) {
+      log.warn({ file: b.path, reason: b.reason }, `status file of ${b.kind} ${b.namespace}/${b.name} holds no usable object (${b.reason}): ignored; the object keeps the identity of its controller record if there is one, and the file is written again (or removed, if the object is gone)`);
+      const key = keyOf({ kind: b.kind, namespace: b.namespace, name: b.name });
+      if (!this.seededKeys.has(key)) this.seededKeys.set(key, { kind: b.kind, metadata: { namespace: b.namespace, name: b.name } } as GrootObject);
+    }
+    // No status file (or an unusable one): what the controller made for the object carries
+    // its uid. A new uid here would make the RootFS reconciler replace the root filesystem.
+    const records = new Records(this.opts.storePath);
+    let recs: { kind: Kind; namespace: string; name: string; uid?: string; at?: string }[] = [];
+    try {
+      recs = [
+        ...(await records.listRootfs()).map((r) => ({ kind: 'RootFS' as const, namespace: r.namespace, name: r.name, uid: r.uid, at: r.createdAt })),
+        ...(await records.listImages()).map((r) => ({ kind: 'Image' as const, namespace: r.namespace, name: r.name, uid: r.uid, at: r.pulledAt })),
+      ];
+    } catch (e) {
+      log.warn({ err: messageOf(e) }, 'cannot read the controller records: objects without a status file get new uids');
+    }
+    for (const r of recs) {
+      if (!r.uid || typeof r.namespace !== 'string' || typeof r.name !== 'string') continue;
+      const key = keyOf({ kind: r.kind, namespace: r.namespace, name: r.name });
+      if (this.meta.has(key)) continue; // the status file's identity wins: it is the source's own word
+      let created: string;
+      try { created = toSeconds(r.at ?? ''); } catch { created = toSeconds(new Date().toISOString()); }
+      this.meta.set(key, { uid: r.uid, creationTimestamp: created, generation: 1 });
+      log.info({ key, uid: r.uid }, 'no status file for the object: taking its uid from the controller record');
+    }
   }
 
   async stop(): Promise<void> {
@@ -225,6 +290,12 @@ export class DropinSource implements Source {
     await this.setProblems(problems);
     const wasSynced = this.isSynced;
     this.isSynced = true;
+    if (!this.firstScanDone) {
+      this.firstScanDone = true;
+      // Identities (from status files or records) of objects gone while the controller was
+      // down end here: if one comes back later, it is a new object.
+      for (const k of [...this.meta.keys()]) if (!objects.has(k)) this.meta.delete(k);
+    }
     if (this.seededKeys.size) {
       // Status files of objects deleted while the controller was down. (What those objects
       // made on the node is removed by start-up repair, from the controller's records.)
@@ -232,7 +303,7 @@ export class DropinSource implements Source {
       this.seededKeys = new Map();
       for (const [k, o] of stale) {
         log.info({ key: k }, 'object gone while the controller was down: removing its status file');
-        await this.files.removeObject(o.kind, o.metadata.namespace ?? DEFAULT_NAMESPACE, o.metadata.name).catch(() => undefined);
+        await this.status.forget({ kind: o.kind, namespace: o.metadata.namespace ?? DEFAULT_NAMESPACE, name: o.metadata.name }).catch(() => undefined);
       }
     }
     if (!wasSynced) { const w = this.syncWaiters; this.syncWaiters = []; for (const r of w) r(); }
@@ -246,7 +317,8 @@ export class DropinSource implements Source {
   private stamp(key: string, obj: GrootObject): GrootObject {
     const h = specHash(obj.spec);
     let m = this.meta.get(key);
-    if (!m) m = { uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), generation: 1, specHash: h };
+    if (!m) m = { uid: randomUUID(), creationTimestamp: toSeconds(new Date().toISOString()), generation: 1, specHash: h };
+    else if (m.specHash === undefined) m = { ...m, specHash: h };
     else if (m.specHash !== h) m = { ...m, generation: m.generation + 1, specHash: h };
     this.meta.set(key, m);
     const seeded = this.seededStatus.get(key);

@@ -63,13 +63,15 @@ export async function fsyncPath(path: string): Promise<void> {
 
 /**
  * Write-temp, fsync, rename, fsync dir: a crash leaves the old file or the new one, never half.
+ * Directories this call had to create are made durable too (their parents fsynced), so the
+ * first file of a new directory does not vanish with it.
  * With `sync: false` the fsyncs are left to the caller (a syncfs that follows), and a crash
  * before it may leave the file empty or missing.
  */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, opts: { sync?: boolean } = {}): Promise<void> {
   const sync = opts.sync ?? true;
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const made = await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
   const fh = await open(tmp, 'w', mode);
   try {
@@ -86,7 +88,32 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
     await rm(tmp, { force: true }).catch(() => {});
     throw e;
   }
-  if (sync) await fsyncPath(dir);
+  if (sync) {
+    await fsyncPath(dir);
+    if (made) await fsyncMadeDirs(made, dir);
+  }
+}
+
+/** fsync the parent of every directory from `first` (the top one mkdir made) down to `dir`. */
+async function fsyncMadeDirs(first: string, dir: string): Promise<void> {
+  for (let d = dir; ; d = dirname(d)) {
+    const parent = dirname(d);
+    if (parent === d) return;
+    await fsyncPath(parent);
+    if (d === first) return;
+  }
+}
+
+/** Remove a file (absent is fine); with `sync`, fsync its directory so the removal survives a crash. */
+export async function removeFile(path: string, opts: { sync?: boolean } = {}): Promise<boolean> {
+  try {
+    await rm(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  if (opts.sync) await fsyncPath(dirname(path));
+  return true;
 }
 
 export async function writeJsonAtomic(path: string, value: unknown, opts: { sync?: boolean } = {}): Promise<void> {

@@ -1,5 +1,5 @@
 // The controller on the real engine, as root: drop-in files in, real overlay mounts out.
-import { mkdtemp, mkdir, rm, writeFile, unlink, readFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile, unlink, readFile, truncate } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { mountTable, umount, MNT_DETACH } from '../../src/sys/index.js';
 import { Controller } from '../../src/controller/controller.js';
 import { DropinSource } from '../../src/controller/source-dropins.js';
 import { StatusFiles } from '../../src/controller/status-files.js';
+import { Records } from '../../src/controller/records.js';
 import { getCondition, type RootFSStatus, type ImageStatus } from '../../src/api/index.js';
 import { buildImage } from '../helpers/oci.js';
 import { waitFor, sleep } from '../helpers/controller-wait.js';
@@ -125,6 +126,39 @@ describe('controller + real engine over drop-ins', () => {
     await waitFor('orphan removed', () => !existsSync(join(store, 'images', 'orphan')), 10_000);
     expect((await engine!.list()).map((r) => r.id).sort()).toEqual(['garden', 'keep']);
     await engine!.delete('garden');
+  });
+
+  // A power loss can take the last status writes (temp+rename, not fsynced) and the mounts.
+  // The uid a drop-in object gets lives in its status file; a new one would read as "the
+  // object was re-created" and replace the root filesystem, wiping what the container wrote.
+  t.each([
+    ['deleted', (p: string) => rm(p, { force: true })],
+    ['truncated to 0 bytes', (p: string) => truncate(p, 0)],
+    ['garbage', (p: string) => writeFile(p, '{"apiVersion": "groot.dev/v1al\u0000\u0000')],
+  ])('status files %s while stopped and the mount gone (a power loss): the container\'s writes survive, same path, Ready again', async (_what, lose) => {
+    await writeFile(join(dropins, 'image.yaml'), image(`oci://${dir}/layout:v1`));
+    await writeFile(join(dropins, 'app.yaml'), rootfs('app'));
+    await start();
+    await until('RootFS', 'app', 'Mounted');
+    const root = join(store, 'images', 'app', 'rootfs');
+    expect((await status<RootFSStatus>('RootFS', 'app'))?.path).toBe(root);
+    const uid = (await files.readObject('RootFS', 'default', 'app'))?.metadata.uid;
+    expect(uid).toMatch(/\S/);
+    await writeFile(join(root, 'container-data'), 'written by the container\n');
+    await stop();
+    umount(root, MNT_DETACH);
+    await lose(files.objectPath('RootFS', 'default', 'app'));
+    await lose(files.objectPath('Image', 'default', 'base'));
+    await start();
+    await until('RootFS', 'app', 'Mounted');
+    await ctl!.whenIdle();
+    expect(await mounted(root)).toBe(true);
+    expect(await readFile(join(root, 'container-data'), 'utf8')).toBe('written by the container\n');
+    expect(await readFile(join(root, 'etc/os-release'), 'utf8')).toBe('ID=v1\n');
+    expect((await status<RootFSStatus>('RootFS', 'app'))?.path).toBe(root);
+    expect((await files.readObject('RootFS', 'default', 'app'))?.metadata.uid).toBe(uid);
+    expect((await new Records(store).getRootfs('app'))?.uid).toBe(uid);
+    expect((await engine!.list()).map((r) => r.id)).toEqual(['app']);
   });
 
   t('a drop-in directory that vanishes removes nothing', async () => {
