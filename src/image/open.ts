@@ -2,7 +2,7 @@
 import { OciLayoutSource } from './oci-layout.js';
 import { parseSource } from './source-ref.js';
 import { TarballSource } from './tarball.js';
-import type { ImageSource, LayerRef, OpenLayerOptions, SourceOptions } from './types.js';
+import type { ImageSource, LayerRef, OpenLayerOptions, SourceOptions, ResolveHooks } from './types.js';
 
 export function openImageSource(source: string, opts: SourceOptions = {}): ImageSource {
   const ref = parseSource(source);
@@ -26,7 +26,7 @@ class LazyRegistrySource implements ImageSource {
     return this.inner;
   }
 
-  async resolve(signal?: AbortSignal) { return (await this.get()).resolve(signal); }
+  async resolve(signal?: AbortSignal, hooks?: ResolveHooks) { return (await this.get()).resolve(signal, hooks); }
   async openLayer(layer: LayerRef, o?: OpenLayerOptions) { return (await this.get()).openLayer(layer, o); }
   async close() { if (this.inner) await (await this.inner).close(); }
 }

@@ -47,9 +47,17 @@ export interface OpenLayerOptions {
   onBytes?: BlobProgress;
 }
 
+export interface ResolveHooks {
+  /**
+   * The image for a manifest digest when the caller already has everything it needs
+   * (its store holds the image): a remote source then skips fetching the config.
+   */
+  cached?: (manifestDigest: string) => Promise<ResolvedImage | undefined>;
+}
+
 /** Where images come from: an OCI layout, a tarball, a registry. */
 export interface ImageSource {
-  resolve(signal?: AbortSignal): Promise<ResolvedImage>;
+  resolve(signal?: AbortSignal, hooks?: ResolveHooks): Promise<ResolvedImage>;
   /** The layer's blob bytes exactly as stored (compressed or not). Verification is the caller's job. */
   openLayer(layer: LayerRef, opts?: OpenLayerOptions): Promise<Readable>;
   close(): Promise<void>;

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { AbortedError, StoreError, reviveError } from '../errors/index.js';
+import { AbortedError, GrootError, InvalidLayerError, StoreError, reviveError } from '../errors/index.js';
 import { loggingSettings, logger, logRecord } from '../log/index.js';
 import type { ApplyOptions, ApplyResult, LayerExpectation } from './types.js';
 import type { FromWorker, JobOptions, ToWorker } from './wire.js';
@@ -63,7 +63,12 @@ export class UnpackPool {
     const slot = await this.acquire(expect.label, opts.signal);
     try {
       if (opts.signal?.aborted) throw new AbortedError(`${expect.label}: unpack aborted`, { cause: opts.signal.reason });
-      const blob = await open();
+      let blob: Readable;
+      try {
+        blob = await open();
+      } catch (e) {
+        throw blobFailure(e, expect.label, opts.signal);
+      }
       try {
         const result = await this.run(slot, blob, dir, expect, opts);
         this.done++;
@@ -129,10 +134,12 @@ export class UnpackPool {
         } else if (m.t === 'log') {
           // logged by the slot's own listener
         } else if (m.t === 'done') {
-          finish(() => (blobError !== undefined ? reject(blobError) : resolve(m.result)));
+          finish(() => (blobError !== undefined ? reject(blobFailure(blobError, expect.label, opts.signal)) : resolve(m.result)));
         } else {
           // After a blob failure the worker's abort is ours; report the blob's error.
-          const e = blobError ?? (opts.signal?.aborted && m.error.code === 'GROOT_ABORTED' ? new AbortedError(m.error.message, { cause: opts.signal.reason }) : reviveError(m.error));
+          const e = blobError !== undefined ? blobFailure(blobError, expect.label, opts.signal)
+            : opts.signal?.aborted && m.error.code === 'GROOT_ABORTED' ? new AbortedError(m.error.message, { cause: opts.signal.reason })
+              : reviveError(m.error);
           finish(() => reject(e));
         }
       };
@@ -247,4 +254,17 @@ export class UnpackPool {
     this.slots.push(slot);
     return slot;
   }
+}
+
+/**
+ * What a failed blob read means, worded as applyLayer words it on the main thread: an
+ * abort is the abort (the stream only failed because of it), a GrootError (the registry's)
+ * stands as it is, anything else names the layer.
+ */
+function blobFailure(e: unknown, label: string, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted && !(e instanceof GrootError && e.code !== 'GROOT_ABORTED')) {
+    return e instanceof AbortedError ? e : new AbortedError(`${label}: unpack aborted`, { cause: signal.reason });
+  }
+  if (e instanceof GrootError) return e;
+  return new InvalidLayerError(`${label}: reading the layer failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }

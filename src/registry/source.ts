@@ -9,7 +9,7 @@ import { MANIFEST_ACCEPT } from '../image/media-types.js';
 import { selectPlatform } from '../image/platform.js';
 import { buildResolvedImage } from '../image/resolved.js';
 import { parseSource, type DockerSourceRef } from '../image/source-ref.js';
-import type { ImageSource, LayerRef, OpenLayerOptions, ResolvedImage } from '../image/types.js';
+import type { ImageSource, LayerRef, OpenLayerOptions, ResolveHooks, ResolvedImage } from '../image/types.js';
 import { throwIfAborted } from '../image/stream.js';
 import { logger } from '../log/index.js';
 import { Authenticator } from './auth.js';
@@ -50,7 +50,7 @@ export class RegistrySource implements ImageSource {
     return this.credFileLoaded;
   }
 
-  async resolve(signal?: AbortSignal): Promise<ResolvedImage> {
+  async resolve(signal?: AbortSignal, hooks: ResolveHooks = {}): Promise<ResolvedImage> {
     throwIfAborted(signal, this.source);
     await this.loadCredentials();
     const top = this.ref.digest ?? this.ref.tag ?? 'latest';
@@ -59,7 +59,12 @@ export class RegistrySource implements ImageSource {
     if (this.ref.digest) verifyBytes(bytes, { digest: this.ref.digest }, `${this.source}: manifest`);
     for (let depth = 0; ; depth++) {
       const parsed = parseManifest(bytes, mediaType, `${this.source}: manifest ${digest}`);
-      if (parsed.kind === 'manifest') return this.finish(digest, parsed, signal);
+      if (parsed.kind === 'manifest') {
+        // The caller's store holds this exact manifest's image: no need for its config blob.
+        const known = await hooks.cached?.(digest);
+        if (known) { log.debug({ source: this.source, digest }, 'manifest known to the store: config not fetched'); return known; }
+        return this.finish(digest, parsed, signal);
+      }
       if (depth >= MAX_INDEX_DEPTH) throw new InvalidImageError(`${this.source}: manifest lists nest deeper than ${MAX_INDEX_DEPTH} levels`);
       const chosen: Descriptor = selectPlatform(parsed, this.opts.platform, this.source);
       log.debug({ source: this.source, platform: chosen.platform, digest: chosen.digest }, 'picked platform manifest');

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { applyLayer, createBudget, type UnpackPool, type PoolApplyOptions } from '../layer/index.js';
 import { openImageSource, chainIDs } from '../image/index.js';
 import { parseSource } from '../image/source-ref.js';
-import type { ImageSource, LayerRef, SourceOptions } from '../image/types.js';
+import type { ImageSource, LayerRef, ResolvedImage, SourceOptions } from '../image/types.js';
 import type { LayerExpectation } from '../layer/types.js';
 import type { ImageInfo, LayerProgress, PullOptions } from '../rootfs/types.js';
 import { AbortedError, InvalidImageError, QuotaExceededError, isGrootError } from '../errors/index.js';
@@ -50,7 +50,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
   const pool = deps.applyLayer ? undefined : deps.pool;
   const src = open(source, opts);
   try {
-    const resolved = await src.resolve(opts.signal);
+    const resolved = await src.resolve(opts.signal, { cached: (digest) => knownImage(store, source, digest) });
     const layers = resolved.layers;
     checkChains(source, layers);
 
@@ -157,7 +157,13 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
         }
       }
     }));
-    if (errors.length > 0) throw firstRealError(errors);
+    if (errors.length > 0) {
+      const e = firstRealError(errors);
+      // Stopped from outside (Ctrl-C, SIGTERM, shutdown): say so, naming the source, whatever
+      // step of which layer noticed first.
+      if (opts.signal?.aborted && isAbort(e)) throw new AbortedError(`pull of ${source} aborted`, { cause: e });
+      throw e;
+    }
     if (opts.signal?.aborted) throw new AbortedError(`pull of ${source} aborted`);
 
     const volumes = await inheritImplicitDirs(store, metas as VolumeMeta[], opts.signal);
@@ -179,6 +185,19 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
   } finally {
     await src.close();
   }
+}
+
+/**
+ * The store's image for a manifest digest, as a resolved image, when its record and every
+ * volume are there (so nothing will be fetched; sizes of layers are then unknown, 0).
+ */
+async function knownImage(store: Store, source: string, digest: string): Promise<ResolvedImage | undefined> {
+  const rec = await store.images.get(digest).catch(() => undefined);
+  if (!rec) return undefined;
+  const metas = await Promise.all(rec.chainIDs.map((c) => store.volumes.get(c).catch(() => undefined)));
+  if (metas.some((m) => !m)) return undefined;
+  const layers = (metas as VolumeMeta[]).map((m) => ({ digest: m.digest, diffID: m.diffID, size: 0, mediaType: '', chainID: m.chainID, verifiable: true }));
+  return { source, digest: rec.digest, config: rec.config, layers, compressedSize: rec.compressedSize };
 }
 
 /** The image a digest-pinned source names, when its record and every volume are in the store. */
@@ -249,9 +268,11 @@ function tooBig(source: string, size: number, cap: number): QuotaExceededError {
   return new QuotaExceededError(`disk limit is smaller than volume size: ${source} unpacks to ${size} bytes, more than the limit of ${cap} bytes`);
 }
 
+const isAbort = (e: unknown) => isGrootError(e, 'GROOT_ABORTED') || (e instanceof Error && e.name === 'AbortError');
+
 /** The failure that caused the abort, not the aborts it caused in sibling unpacks. */
 function firstRealError(errors: unknown[]): unknown {
-  return errors.find((e) => !(isGrootError(e, 'GROOT_ABORTED') || (e instanceof Error && e.name === 'AbortError'))) ?? errors[0];
+  return errors.find((e) => !isAbort(e)) ?? errors[0];
 }
 
 function sameImage(a: ImageInfo, b: ImageInfo): boolean {

@@ -4,10 +4,10 @@
 // that keeps working after each failure. Every case checks no file descriptor is left open.
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, addAbortSignal } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { applyLayer, createBudget, UnpackPool } from '../../src/layer/index.js';
-import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, UnsafeLayerError, StoreError } from '../../src/errors/index.js';
+import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, UnsafeLayerError, StoreError, RegistryError } from '../../src/errors/index.js';
 import { configureLogging } from '../../src/log/index.js';
 import { tar, type TarEntry } from '../helpers/tar.js';
 import { compress, sha256 } from '../helpers/oci.js';
@@ -111,7 +111,7 @@ test.each([
   await pool.apply(async () => streamOf(raw), freshDir(), { label: 'next', diffID: sha256(raw) });
 });
 
-test('a blob that fails midway rejects with the blob\'s own error, after the worker stopped', async () => {
+test('a blob that fails midway rejects naming the layer, after the worker stopped', async () => {
   const gz = compress(tar([{ name: 'f', content: randomBytes(2 << 20) }]), 'gzip');
   const boom = Object.assign(new Error('connection reset by registry'), { code: 'ECONNRESET' });
   let sent = 0;
@@ -125,7 +125,14 @@ test('a blob that fails midway rejects with the blob\'s own error, after the wor
   });
   const dir = freshDir();
   const e = await rejection(pool.apply(async () => blob, dir, { label: 'L' }));
-  expect(e).toBe(boom);
+  // As applyLayer says it on the main thread: the layer named, the blob's error as the cause.
+  expect(e).toBeInstanceOf(InvalidLayerError);
+  expect(e.message).toBe('L: reading the layer failed: connection reset by registry');
+  expect((e as Error & { cause?: unknown }).cause).toBe(boom);
+  // A registry's own error (a GrootError) stands as it is.
+  const regErr = new RegistryError('registry answered 500 for the blob', { status: 500 });
+  const failing = new Readable({ read() { this.destroy(regErr); } });
+  expect(await rejection(pool.apply(async () => failing, freshDir(), { label: 'L' }))).toBe(regErr);
   await expectNoLeak();
   rmSync(dir, { recursive: true });
 });
@@ -225,4 +232,21 @@ test('a layer that fails while its blob still streams does not disturb the next 
   } finally {
     await one.close();
   }
+});
+
+test('a blob that fails because of the abort (addAbortSignal) reports the abort, naming the layer', async () => {
+  const ac = new AbortController();
+  const gz = compress(tar([{ name: 'f', content: randomBytes(2 << 20) }]), 'gzip');
+  let sent = 0;
+  const blob = addAbortSignal(ac.signal, new Readable({
+    read() {
+      const part = gz.subarray(sent, sent + 16384);
+      sent += part.length;
+      if (sent > 100_000) ac.abort();
+      setTimeout(() => this.push(part.length ? part : null), 1);
+    },
+  }));
+  const e = await rejection(pool.apply(async () => blob, freshDir(), { label: 'layer 1/1 sha256:ab of oci:///img:big' }, { signal: ac.signal }));
+  expect(e).toBeInstanceOf(AbortedError);
+  expect(e.message).toBe('layer 1/1 sha256:ab of oci:///img:big: unpack aborted');
 });

@@ -124,3 +124,15 @@ test('preferCached: a digest-pinned create uses the store without asking a regis
   // A pinned image that is not (wholly) in the store goes to the registry as usual.
   await expect(engine.create({ id: 'other', source: `docker://${proxy.host}/test/sibling@${sibling.registryDigest}`, ...opts(), preferCached: true })).rejects.toThrow();
 });
+
+test('a warm create by tag asks for the manifest only: the config comes from the store', async () => {
+  await engine.pull(src(app), opts());
+  const before = proxy.requests.length;
+  const { rootfs } = await engine.create({ id: 'warm', source: src(app), ...opts() });
+  expect(readFileSync(join(rootfs.path, 'app.txt'), 'utf8')).toBe('app\n');
+  const asked = proxy.requests.slice(before).map((r) => r.url).filter((u) => u.startsWith('/v2/test/'));
+  expect(asked).toEqual(['/v2/test/app/manifests/v1']);
+  // A tag that moved is followed: the new manifest's image is pulled as usual.
+  await engine.create({ id: 'moved', source: `docker://${proxy.host}/test/sibling:v1`, ...opts() });
+  expect(proxy.requests.some((r) => r.url.endsWith(`/blobs/${sibling.config.digest}`))).toBe(true);
+});
