@@ -8,7 +8,12 @@
 // - a document that cannot be named (no kind, no metadata.name) likewise keeps the file's
 //   previous objects; named objects with a bad spec are delivered, the reconciler reports them;
 // - a directory that cannot be read (vanished, EACCES) makes the source unsynced: the cache
-//   is kept and nothing is reported deleted until a complete read succeeds again.
+//   is kept and nothing is reported deleted until a complete read succeeds again;
+// - at start there is no "before" in memory: a file that cannot be read or parsed (or has
+//   unnamed documents) on the first scan holds the objects whose status files name it
+//   (groot.dev/source-file), as they were last known, until it parses again; this is
+//   reported as a problem of that file. (Otherwise start-up repair would remove their root
+//   filesystems over a typo.) A file that is gone is gone: its objects are deleted.
 //
 // Identity (uid, creationTimestamp, generation) is the source's to give, and the RootFS
 // reconciler replaces a root filesystem whose controller record has another uid, so:
@@ -20,7 +25,7 @@
 // - a fresh uid is given only to an object never seen before, or seen gone (a complete scan
 //   without it) and back.
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import { parseAllDocuments } from 'yaml';
@@ -89,6 +94,8 @@ export class DropinSource implements Source {
   private readonly meta = new Map<string, Meta>();
   private readonly seededStatus = new Map<string, GrootObject['status']>();
   /** Objects that had status files at start; those gone from the first complete scan lose them. */
+  /** Until the first complete scan: drop-in file -> the objects its status files say it held. */
+  private lastKnownByFile = new Map<string, GrootObject[]>();
   private seededKeys = new Map<string, GrootObject>();
   private problemList: SourceProblem[] = [];
   private problemsStamp = '';
@@ -131,6 +138,13 @@ export class DropinSource implements Source {
       }
       if (o.status) this.seededStatus.set(key, o.status);
       this.seededKeys.set(key, o);
+      const file = md.annotations?.[SOURCE_FILE_ANNOTATION];
+      if (typeof file === 'string' && file !== '' && md.uid && o.spec && typeof o.spec === 'object') {
+        const { status: _status, ...obj } = o as GrootObject & { status?: unknown };
+        const list = this.lastKnownByFile.get(resolvePath(file)) ?? [];
+        list.push(obj as GrootObject);
+        this.lastKnownByFile.set(resolvePath(file), list);
+      }
     }
     for (const b of bad) {
       log.warn({ file: b.path, reason: b.reason }, `status file of ${b.kind} ${b.namespace}/${b.name} holds no usable object (${b.reason}): ignored; the object keeps the identity of its controller record if there is one, and the file is written again (or removed, if the object is gone)`);
@@ -250,7 +264,9 @@ export class DropinSource implements Source {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while scanning
         const prev = this.fileStates.get(f);
-        next.set(f, { sig: '', objects: prev?.objects ?? [], problems: [{ where: f, message: `cannot read: ${messageOf(e)}` }] });
+        const message = `cannot read: ${messageOf(e)}`;
+        log.warn({ file: f, err: messageOf(e) }, 'drop-in file cannot be read: keeping the objects it held before');
+        next.set(f, { sig: '', objects: this.previousObjects(f, prev), problems: [{ where: f, message }, ...this.keptProblems(f, prev)] });
         continue;
       }
       const prev = this.fileStates.get(f);
@@ -292,6 +308,7 @@ export class DropinSource implements Source {
     this.isSynced = true;
     if (!this.firstScanDone) {
       this.firstScanDone = true;
+      this.lastKnownByFile = new Map();
       // Identities (from status files or records) of objects gone while the controller was
       // down end here: if one comes back later, it is a new object.
       for (const k of [...this.meta.keys()]) if (!objects.has(k)) this.meta.delete(k);
@@ -333,7 +350,8 @@ export class DropinSource implements Source {
   private async parseFile(f: string, sig: string, prev: FileState | undefined): Promise<FileState> {
     let text: string;
     try { text = await readFile(f, 'utf8'); } catch (e) {
-      return { sig, objects: prev?.objects ?? [], problems: [{ where: f, message: `cannot read: ${messageOf(e)}` }] };
+      log.warn({ file: f, err: messageOf(e) }, 'drop-in file cannot be read: keeping the objects it held before');
+      return { sig, objects: this.previousObjects(f, prev), problems: [{ where: f, message: `cannot read: ${messageOf(e)}` }, ...this.keptProblems(f, prev)] };
     }
     const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
     const problems: SourceProblem[] = [];
@@ -346,7 +364,7 @@ export class DropinSource implements Source {
     });
     if (problems.length) {
       log.warn({ file: f, problems: problems.map((p) => p.message) }, 'drop-in file is not valid YAML: keeping the objects it held before');
-      return { sig, objects: prev?.objects ?? [], problems };
+      return { sig, objects: this.previousObjects(f, prev), problems: [...problems, ...this.keptProblems(f, prev)] };
     }
     const objects: GrootObject[] = [];
     let incomplete = false;
@@ -367,12 +385,34 @@ export class DropinSource implements Source {
       }
       objects.push(normalize(raw, ref, f));
     });
-    if (incomplete && prev) {
+    if (incomplete) {
       const have = new Set(objects.map(objectKey));
-      for (const o of prev.objects) if (!have.has(objectKey(o))) objects.push(o);
+      for (const o of this.previousObjects(f, prev)) if (!have.has(objectKey(o))) objects.push(o);
+      for (const p of this.keptProblems(f, prev, have)) problems.push(p);
     }
     for (const p of problems) log.warn({ file: p.where, field: p.field }, p.message);
     return { sig, objects, problems };
+  }
+
+  /**
+   * What a file that cannot be read or parsed keeps: what it held at the last good read, or,
+   * before the first complete scan (at start, nothing read yet), the objects whose status
+   * files name it as their source.
+   */
+  private previousObjects(f: string, prev: FileState | undefined): GrootObject[] {
+    if (prev) return prev.objects;
+    if (this.firstScanDone) return [];
+    return this.lastKnownByFile.get(resolvePath(f)) ?? [];
+  }
+
+  /** At start: a problem naming each object a broken file keeps from its status file. */
+  private keptProblems(f: string, prev: FileState | undefined, except = new Set<string>()): SourceProblem[] {
+    if (prev || this.firstScanDone) return [];
+    return (this.lastKnownByFile.get(resolvePath(f)) ?? []).filter((o) => !except.has(objectKey(o))).map((o) => {
+      const object = describeRef({ kind: o.kind, namespace: o.metadata.namespace ?? DEFAULT_NAMESPACE, name: o.metadata.name });
+      log.warn({ file: f, object }, `${object}: its drop-in file cannot be used at start: kept as last known (uid ${o.metadata.uid}, from its status file); nothing is removed until the file parses again`);
+      return { where: f, object, message: `kept as last known (from its status file) because the file cannot be used; nothing is removed until the file parses again or is deleted` };
+    });
   }
 
   private async setProblems(problems: SourceProblem[]): Promise<void> {

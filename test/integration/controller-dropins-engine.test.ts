@@ -161,6 +161,46 @@ describe('controller + real engine over drop-ins', () => {
     expect((await engine!.list()).map((r) => r.id)).toEqual(['app']);
   });
 
+  // At start there is no "before" in memory: a drop-in that is not valid YAML when the
+  // controller starts must keep what its status files say it held, not read as "deleted".
+  t('a drop-in corrupted while stopped (and the mount gone): restart keeps the rootfs and the container\'s writes; problems say why', async () => {
+    await writeFile(join(dropins, 'image.yaml'), image(`oci://${dir}/layout:v1`));
+    const app = join(dropins, 'app.yaml');
+    await writeFile(app, rootfs('app'));
+    await start();
+    await until('RootFS', 'app', 'Mounted');
+    const root = join(store, 'images', 'app', 'rootfs');
+    const uid = (await files.readObject('RootFS', 'default', 'app'))?.metadata.uid;
+    await writeFile(join(root, 'container-data'), 'written by the container\n');
+    await stop();
+    umount(root, MNT_DETACH);
+    await writeFile(app, 'apiVersion: groot.dev/v1alpha1\nkind: RootFS\nmetadata: {name: app\nspec: {image: base}\n');
+    await start();
+    await waitFor('remounted', () => mounted(root), 10_000);
+    await ctl!.whenIdle();
+    await sleep(1000); // a rescan or two: still nothing removed
+    await ctl!.whenIdle();
+    expect(await mounted(root)).toBe(true);
+    expect(await readFile(join(root, 'container-data'), 'utf8')).toBe('written by the container\n');
+    expect((await engine!.list()).map((r) => r.id)).toEqual(['app']);
+    expect((await new Records(store).getRootfs('app'))?.uid).toBe(uid);
+    const st = await files.readObject('RootFS', 'default', 'app');
+    expect(st?.metadata.uid).toBe(uid);
+    expect(getCondition((st?.status as RootFSStatus | undefined)?.conditions, 'Ready')?.status).toBe('True');
+    const problems = (await files.readProblems())?.problems ?? [];
+    expect(problems).toEqual([
+      { where: app, message: expect.stringMatching(/^not valid YAML \(document 1, line \d+, column \d+\)/) },
+      { where: app, object: 'RootFS default/app', message: expect.stringMatching(/kept as last known/) },
+    ]);
+
+    // Fixed: no problem left, same root filesystem. Deleted: removed.
+    await writeFile(app, rootfs('app'));
+    await waitFor('problems cleared', async () => ((await files.readProblems())?.problems ?? []).length === 0, 5000);
+    expect(await readFile(join(root, 'container-data'), 'utf8')).toBe('written by the container\n');
+    await unlink(app);
+    await waitFor('app gone', async () => !(await mounted(root)) && !existsSync(join(store, 'images', 'app')), 10_000);
+  });
+
   t('a drop-in directory that vanishes removes nothing', async () => {
     await writeFile(join(dropins, 'image.yaml'), image(`oci://${dir}/layout:v1`) + '---\n' + rootfs('app'));
     await start();
