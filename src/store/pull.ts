@@ -118,20 +118,31 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
           blob.destroy();
         }
       };
-      const { meta, created: made } = await store.volumes.ensure(
-        { chainID: layer.chainID, diffID: layer.diffID, digest: layer.digest, source, verified: validate },
-        async (dir) => {
-          // Only the download+unpack holds a slot: committing (the shared syncfs) does not,
-          // so the next layer starts while this one waits for the disk.
-          const release = await slots.acquire(signal);
-          try {
-            return await unpackInto(dir);
-          } finally {
-            release();
-          }
-        },
-        signal,
-      );
+      // The turn is taken now, so layers download in layer order; only the download+unpack
+      // holds it: committing (the shared syncfs) does not, so the next layer starts while
+      // this one waits for the disk.
+      const turn = slots.acquire(signal);
+      turn.catch(() => { /* awaited below, or given back unused */ });
+      let used = false;
+      let meta: VolumeMeta;
+      let made: boolean;
+      try {
+        ({ meta, created: made } = await store.volumes.ensure(
+          { chainID: layer.chainID, diffID: layer.diffID, digest: layer.digest, source, verified: validate },
+          async (dir) => {
+            used = true;
+            const release = await turn;
+            try {
+              return await unpackInto(dir);
+            } finally {
+              release();
+            }
+          },
+          signal,
+        ));
+      } finally {
+        if (!used) turn.then((release) => release(), () => {});
+      }
       metas[i] = meta;
       if (made) created.push(layer.chainID);
       progress[i]!.state = made ? 'done' : 'cached';
