@@ -411,7 +411,7 @@ export class DropinSource implements Source {
     return (this.lastKnownByFile.get(resolvePath(f)) ?? []).filter((o) => !except.has(objectKey(o))).map((o) => {
       const object = describeRef({ kind: o.kind, namespace: o.metadata.namespace ?? DEFAULT_NAMESPACE, name: o.metadata.name });
       log.warn({ file: f, object }, `${object}: its drop-in file cannot be used at start: kept as last known (uid ${o.metadata.uid}, from its status file); nothing is removed until the file parses again`);
-      return { where: f, object, message: `kept as last known (from its status file) because the file cannot be used; nothing is removed until the file parses again or is deleted` };
+      return { where: f, object, message: `${object} kept as last known (uid ${o.metadata.uid}, from its status file) because the file cannot be used; nothing is removed until the file parses again or is deleted` };
     });
   }
 

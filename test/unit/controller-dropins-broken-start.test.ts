@@ -12,6 +12,7 @@ import { Records } from '../../src/controller/records.js';
 import { configureLogging } from '../../src/log/index.js';
 import { getCondition, type GrootObject, type RootFSStatus } from '../../src/api/index.js';
 import type { Change } from '../../src/controller/source.js';
+import { getObjects } from '../../src/cli/get.js';
 import { FakeEngine } from '../helpers/controller-fake-engine.js';
 import { waitFor } from '../helpers/controller-wait.js';
 
@@ -80,10 +81,15 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
     const p = await problems();
     expect(p[0]).toEqual({ where: file, message: expect.stringMatching(/^not valid YAML \(document 1, line \d+, column \d+\): \S/) });
     expect(p.filter((x) => x.object)).toEqual([
-      { where: file, object: 'Image default/base', message: expect.stringMatching(/kept as last known .*nothing is removed until the file parses again/) },
+      { where: file, object: 'Image default/base', message: expect.stringMatching(/^Image default\/base kept as last known \(uid \S+, from its status file\).*nothing is removed until the file parses again/) },
       { where: file, object: 'RootFS default/app', message: expect.stringMatching(/kept as last known/) },
     ]);
     expect(s.problems()).toEqual(p);
+    // Where a user looks: `groot get` warns, naming the file, the error and the kept object.
+    const got = await getObjects(store, 'rootfs', undefined, {});
+    expect(got.stdout).toMatch(/^app\b/m);
+    expect(got.stderr).toContain(`Warning: ${file}: not valid YAML`);
+    expect(got.stderr).toContain(`Warning: ${file}: RootFS default/app kept as last known (uid ${uid}`);
     expect((await warnings()).some((w) => w.file === file && /RootFS default\/app.*kept as last known/.test(w.msg))).toBe(true);
     // Another scan (nothing changed) keeps them too.
     await new Promise((r) => setTimeout(r, 300));
