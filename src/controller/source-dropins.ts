@@ -93,9 +93,9 @@ export class DropinSource implements Source {
   private objects = new Map<string, { obj: GrootObject; file: string }>();
   private readonly meta = new Map<string, Meta>();
   private readonly seededStatus = new Map<string, GrootObject['status']>();
-  /** Objects that had status files at start; those gone from the first complete scan lose them. */
   /** Until the first complete scan: drop-in file -> the objects its status files say it held. */
   private lastKnownByFile = new Map<string, GrootObject[]>();
+  /** Objects that had status files at start; those gone from the first complete scan lose them. */
   private seededKeys = new Map<string, GrootObject>();
   private problemList: SourceProblem[] = [];
   private problemsStamp = '';
@@ -265,7 +265,7 @@ export class DropinSource implements Source {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while scanning
         const prev = this.fileStates.get(f);
         const message = `cannot read: ${messageOf(e)}`;
-        log.warn({ file: f, err: messageOf(e) }, 'drop-in file cannot be read: keeping the objects it held before');
+        if (prev?.problems[0]?.message !== message) log.warn({ file: f, err: messageOf(e) }, 'drop-in file cannot be read: keeping the objects it held before');
         next.set(f, { sig: '', objects: this.previousObjects(f, prev), problems: [{ where: f, message }, ...this.keptProblems(f, prev)] });
         continue;
       }
