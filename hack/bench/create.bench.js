@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBenchImage } from './image.js';
+import { mountFreshXfs, unmountUnder } from './fs.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const GROOT = join(repo, 'bin', 'groot.js');
@@ -46,16 +47,9 @@ if (process.getuid?.() !== 0) { console.error('bench: run as root (overlay mount
 if (spawnSync('umoci', ['--version']).status !== 0) { console.error('bench: umoci is missing (hack/install.sh installs it)'); process.exit(1); }
 
 const work = mkdtempSync(join(tmpdir(), 'groot-bench-'));
-const backing = `${work}.img`;
-let mounted = false;
+let teardownFs = () => unmountUnder(work);
 try {
-  if (process.env.BENCH_FS !== 'host') {
-    for (const [cmd, args] of [['truncate', ['-s', '8G', backing]], ['mkfs.xfs', ['-q', '-f', backing]], ['mount', ['-o', 'loop,noatime', backing, work]]]) {
-      const r = spawnSync(cmd, args, { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-    }
-    mounted = true;
-  }
+  if (process.env.BENCH_FS !== 'host') teardownFs = mountFreshXfs(work);
   const t0 = process.hrtime.bigint();
   const img = buildBenchImage({
     dir: join(work, 'layout'),
@@ -115,8 +109,6 @@ try {
   console.log(`  engine in-process median ${fmt(median(engineWarm))}   p90 ${fmt(quantile(engineWarm, 0.9))}`);
 } finally {
   // Never leave a mount or a store behind, even after a failure.
-  spawnSync('sh', ['-c', `for m in $(findmnt -rn -o TARGET | grep '^${work}/' | sort -r); do umount -l "$m"; done`]);
-  if (mounted) spawnSync('umount', [work]);
+  teardownFs();
   rmSync(work, { recursive: true, force: true });
-  rmSync(backing, { force: true });
 }

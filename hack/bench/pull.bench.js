@@ -13,11 +13,12 @@
 //      BENCH_PULL_MANY_FILES (files per layer of the 40-layer image, 60),
 //      BENCH_PULL_FS=host (both on the host's temp dir instead of fresh XFS loop mounts).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBenchImage } from './image.js';
+import { mountFreshXfs, unmountUnder } from './fs.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const GROOT = join(repo, 'bin', 'groot.js');
@@ -54,19 +55,6 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 const FS_SIZE = 8_000_000_000;
 const ON_HOST = process.env.BENCH_PULL_FS === 'host';
 
-/** A fresh XFS filesystem on a loop device, mounted at dir (noatime, as groot's backing store). */
-function mountFreshXfs(dir) {
-  const img = `${dir}.img`;
-  run('truncate', ['-s', String(FS_SIZE), img], 'truncate');
-  run('mkfs.xfs', ['-q', '-f', img], 'mkfs.xfs');
-  mkdirSync(dir, { recursive: true });
-  run('mount', ['-o', 'loop,noatime', img, dir], 'mount loop');
-  return () => {
-    unmountUnder(dir);
-    spawnSync('umount', [dir], { stdio: 'ignore' });
-    rmSync(img, { force: true });
-  };
-}
 const sleep = (n) => new Promise((r) => setTimeout(r, n));
 
 for (const [bin, pkg] of [['docker-registry', 'docker-registry'], ['skopeo', 'skopeo'], ['containerd', 'containerd'], ['ctr', 'containerd']]) {
@@ -108,9 +96,6 @@ async function stopContainerd(c) {
   if (c.child.exitCode === null) { c.child.kill('SIGKILL'); await exited; }
 }
 
-function unmountUnder(dir) {
-  spawnSync('sh', ['-c', `for m in $(findmnt -rn -o TARGET | grep '^${dir}/' | sort -r); do umount -l "$m"; done`]);
-}
 
 const work = mkdtempSync(join(tmpdir(), 'groot-pullbench-'));
 let registryDir;
@@ -162,7 +147,7 @@ try {
 
       // containerd: a new root every run, so nothing is cached.
       const cdir = mkdtempSync(join(work, `containerd-${img.name}-${i}-`));
-      const unmountFs = ON_HOST ? () => {} : mountFreshXfs(cdir);
+      const unmountFs = ON_HOST ? () => {} : mountFreshXfs(cdir, FS_SIZE);
       try {
         const c = await startContainerd(cdir);
         daemons.push(c);

@@ -15,6 +15,16 @@ export function parseBytes(flag: string, value: string): number {
   return n;
 }
 
+/** A count of things given on the command line: a whole number, 1 or more. */
+export function parseCount(flag: string, v: string, what: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`invalid ${flag} ${JSON.stringify(v)}: expected a whole number of ${what}, 1 or more`);
+  return n;
+}
+
+/** commander's collector for a repeatable flag. */
+export const collect = (v: string, prev?: string[]): string[] => [...(prev ?? []), v];
+
 export function checkLogLevel(level: string, where: string): string {
   const l = level.toLowerCase();
   if (!LOG_LEVELS.includes(l)) throw new InvalidArgumentError(`invalid log level ${JSON.stringify(level)} in ${where}: use one of ${LOG_LEVELS.join(', ')}`);

@@ -11,7 +11,7 @@ import { InvalidArgumentError, messageOf } from '../errors/index.js';
 import { ensureGlobalOptions, globalFlags } from './global-options.js';
 import { defaultConfig, loadConfigFile, type GrootfsConfig } from './config.js';
 import { parseMirrorFlags } from '../registry/mirror-url.js';
-import { checkLogLevel } from './args.js';
+import { checkLogLevel, collect } from './args.js';
 import type { ControllerSettings } from '../controller/config.js';
 
 const log = logger('cli');
@@ -26,8 +26,6 @@ interface ControllerFlags {
   registryMirror?: string[]; layerConcurrency?: string; credentialsFile?: string;
 }
 
-const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
-
 /**
  * The example drop-ins name the example OCI layout (examples/busybox), built offline from
  * busybox-static by hack/build-example-image.mjs: build it when it is missing.
@@ -41,14 +39,14 @@ function ensureExampleImage(): void {
   if (r.status !== 0) log.error({ script, status: r.status }, 'building the example image failed: the example Image will report why it cannot pull');
 }
 
-async function base(cmd: Command): Promise<{ store: string; config?: string; gcDefault: number; insecureDefault: string[]; create: GrootfsConfig['create'] }> {
+async function base(cmd: Command): Promise<{ store: string; config?: string; gcDefault: number; create: GrootfsConfig['create'] }> {
   const g = globalFlags(cmd);
   let cfg = defaultConfig();
   if (g.config) cfg = (await loadConfigFile(g.config)).config;
   const store = resolve(g.store ?? cfg.store);
   const level = g.logLevel !== undefined ? checkLogLevel(g.logLevel, '--log-level') : cfg.logLevel;
   configureLogging({ level, file: g.logFile ?? cfg.logFile });
-  return { store, config: g.config, gcDefault: cfg.clean.thresholdBytes, insecureDefault: cfg.create.insecureRegistries, create: cfg.create };
+  return { store, config: g.config, gcDefault: cfg.clean.thresholdBytes, create: cfg.create };
 }
 
 export async function controllerSettings(cmd: Command, f: ControllerFlags): Promise<{ store: string; settings: ControllerSettings }> {
@@ -62,7 +60,7 @@ export async function controllerSettings(cmd: Command, f: ControllerFlags): Prom
   const s = defaultControllerSettings();
   if (b.gcDefault > 0) s.gcThresholdBytes = b.gcDefault; // GrootFS's clean.threshold_bytes
   // Hosts the operator already calls insecure for the CLI (create.insecure_registries).
-  s.insecureRegistries = [...b.insecureDefault];
+  s.insecureRegistries = [...b.create.insecureRegistries];
   // And the registry settings the CLI's pulls use (create.registry_mirrors, ...).
   s.registryMirrors = { ...b.create.registryMirrors };
   if (b.create.layerConcurrency > 0) s.layerConcurrency = b.create.layerConcurrency;

@@ -2,7 +2,7 @@
 // given wins, otherwise the file's value, otherwise the default. Pure, so it is unit tested.
 import { InvalidArgumentError } from '../errors/index.js';
 import type { Credentials, Platform } from '../image/types.js';
-import { parseBytes, parsePlatform } from './args.js';
+import { parseBytes, parseCount, parsePlatform } from './args.js';
 import type { GrootfsConfig } from './config.js';
 import { parseMirrorFlags } from '../registry/mirror-url.js';
 
@@ -54,7 +54,7 @@ export function resolveSourceSettings(config: GrootfsConfig, flags: SourceFlags,
   if (flags.password !== undefined && !flags.username) throw new InvalidArgumentError('invalid arguments: --password needs --username');
   const mirrors = flags.registryMirror?.length ? parseMirrorFlags('--registry-mirror', flags.registryMirror) : config.create.registryMirrors;
   const credentialsFile = flags.credentialsFile ?? config.create.credentialsFile;
-  const concurrency = flags.layerConcurrency !== undefined ? parseCount('--layer-concurrency', flags.layerConcurrency) : config.create.layerConcurrency;
+  const concurrency = flags.layerConcurrency !== undefined ? parseCount('--layer-concurrency', flags.layerConcurrency, 'layers') : config.create.layerConcurrency;
   return {
     ...(flags.username ? { credentials: { username: flags.username, password: flags.password ?? '' } } : {}),
     insecureRegistries: [...insecure],
@@ -64,12 +64,6 @@ export function resolveSourceSettings(config: GrootfsConfig, flags: SourceFlags,
     ...(credentialsFile ? { credentialsFile } : {}),
     ...(concurrency > 0 ? { concurrency } : {}),
   };
-}
-
-function parseCount(flag: string, v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`invalid ${flag} ${JSON.stringify(v)}: expected a whole number of layers, 1 or more`);
-  return n;
 }
 
 export function resolveCreateSettings(config: GrootfsConfig, flags: CreateFlags, source: string): CreateSettings {

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { configureLogging, logger } from '../log/index.js';
 import { GrootError, InvalidArgumentError, messageOf } from '../errors/index.js';
 import type { Engine, EngineOptions, PullProgress } from '../rootfs/index.js';
-import { checkLogLevel, checkRootfsId, idFromIdOrPath, parseBytes, parseIdMapping } from './args.js';
+import { checkLogLevel, checkRootfsId, collect, idFromIdOrPath, parseBytes, parseIdMapping } from './args.js';
 import { defaultConfig, loadConfigFile, storeFsOf, type GrootfsConfig } from './config.js';
 import { resolveCreateSettings, resolveSourceSettings, type CreateFlags, type SourceFlags, type SourceSettings } from './create-options.js';
 import { ensureGlobalOptions, globalFlags } from './global-options.js';
@@ -41,8 +41,6 @@ export function defaultDeps(): CliDeps {
     setExitCode: (c) => { process.exitCode = c; },
   };
 }
-
-const collect = (v: string, prev?: string[]) => [...(prev ?? []), v];
 
 export function registerGrootfsCommands(program: Command, deps: CliDeps = defaultDeps()): void {
   ensureGlobalOptions(program);

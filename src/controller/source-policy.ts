@@ -9,6 +9,7 @@
 import { realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { formatSource, parseSource, type SourceRef } from '../image/source-ref.js';
+import { InsecureHosts, normalizeInsecureHost } from '../registry/insecure-hosts.js';
 
 /** Ready=False reasons (stable: alerts and scripts match on them). */
 export const SOURCE_NOT_ALLOWED = 'SourceNotAllowed';
@@ -48,7 +49,8 @@ export const TRUST_ALL: SourcePolicy = {
 /** Objects from the Kubernetes API: only what the operator listed. Defaults allow nothing. */
 export function restrictedPolicy(o: SourcePolicyOptions = {}): SourcePolicy {
   const dirs = [...(o.localSourceDirs ?? [])];
-  const hosts = new Set((o.insecureRegistries ?? []).map(normalizeHost).filter(Boolean));
+  const listedHosts = (o.insecureRegistries ?? []).map(normalizeInsecureHost).filter(Boolean);
+  const hosts = new InsecureHosts(listedHosts);
   const listed = (l: readonly string[]) => (l.length ? l.join(', ') : 'none');
 
   const notAllowed = (subject: string, req: SourceRequest): SourceVerdict => ({
@@ -65,11 +67,11 @@ export function restrictedPolicy(o: SourcePolicyOptions = {}): SourcePolicy {
       let ref: SourceRef;
       try { ref = parseSource(req.source, '/'); } catch { return notAllowed(subject, req); } // validated before; fail closed
       if (ref.kind === 'docker') {
-        if (!req.insecure || [ref.registry, ref.domain].some((h) => hostAllowed(hosts, h))) return { allowed: true, source: req.source };
+        if (!req.insecure || [ref.registry, ref.domain].some((h) => hosts.has(h))) return { allowed: true, source: req.source };
         return {
           allowed: false,
           reason: INSECURE_NOT_ALLOWED,
-          message: `${subject}: spec.insecure is true, but registry ${JSON.stringify(ref.domain)} is not one this node allows Kubernetes objects to reach without TLS verification (allowed: ${listed([...hosts])}); `
+          message: `${subject}: spec.insecure is true, but registry ${JSON.stringify(ref.domain)} is not one this node allows Kubernetes objects to reach without TLS verification (allowed: ${listed(listedHosts)}); `
             + 'the node\'s operator can allow it with `groot controller --insecure-registry HOST` (config: controller.insecure_registries), or remove spec.insecure',
         };
       }
@@ -99,16 +101,4 @@ async function insideAny(real: string, dirs: readonly string[]): Promise<boolean
 
 function safeParse(s: string): SourceRef | undefined {
   try { return parseSource(s, '/'); } catch { return undefined; }
-}
-
-// The registry client's rule (registry/transport.ts InsecureHosts), without loading it:
-// "host" matches every port of that host, "host:port" only that port.
-function normalizeHost(h: string): string {
-  return h.trim().toLowerCase().replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '');
-}
-
-function hostAllowed(hosts: Set<string>, hostPort: string): boolean {
-  const h = hostPort.toLowerCase();
-  const bare = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d+$/, '');
-  return hosts.has(h) || hosts.has(bare);
 }

@@ -5,8 +5,8 @@
 // ahead of what the worker took.
 //
 // A failure inside the worker comes back as the same error class (errors/ reviveError).
-// A failing blob stream (the registry) stops the worker first, then rejects with the
-// stream's own error. Either way the worker has closed everything in `dir` before the
+// A failing blob stream (the registry) stops the worker first, then rejects worded as
+// applyLayer words it on the main thread (blobFailure). Either way the worker has closed everything in `dir` before the
 // promise settles, so the caller may remove it. A worker that dies takes its job with it
 // (StoreError) and is replaced by the next job.
 import { Worker } from 'node:worker_threads';
@@ -27,7 +27,7 @@ const BATCH = 1 << 20;
 const FLUSH_MS = 10;
 
 /** Options a worker can honour: everything but callbacks stays in this thread. */
-export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'maxUnpackedBytes' | 'budget' | 'onBytes' | 'signal'>;
+export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'budget' | 'onBytes' | 'signal'>;
 
 /**
  * Workers when the caller does not say: one per CPU besides this thread's. The store
@@ -48,7 +48,6 @@ export class UnpackPool {
   private readonly slots: Slot[] = [];
   private readonly waiting: { resolve: (s: Slot) => void; reject: (e: unknown) => void }[] = [];
   private closed = false;
-  private done = 0;
 
   /** `size` workers at most (at least 1); an idle worker exits after idleMs. */
   constructor(readonly size: number, private readonly idleMs = 30_000) {
@@ -70,9 +69,7 @@ export class UnpackPool {
         throw blobFailure(e, expect.label, opts.signal);
       }
       try {
-        const result = await this.run(slot, blob, dir, expect, opts);
-        this.done++;
-        return result;
+        return await this.run(slot, blob, dir, expect, opts);
       } finally {
         blob.destroy();
       }
@@ -80,9 +77,6 @@ export class UnpackPool {
       this.release(slot);
     }
   }
-
-  /** Layers this pool has unpacked (for tests and metrics). */
-  get jobsDone(): number { return this.done; }
 
   /** Whether apply() would start at once (a worker is free, or one more may start). */
   hasFreeWorker(): boolean {
@@ -102,7 +96,6 @@ export class UnpackPool {
     const post = (m: ToWorker, transfer?: ArrayBuffer[]) => w.postMessage(m, transfer);
     const job: JobOptions = {};
     if (opts.userXattrs) job.userXattrs = true;
-    if (opts.maxUnpackedBytes !== undefined) job.maxUnpackedBytes = opts.maxUnpackedBytes;
     if (opts.budget) job.budget = opts.budget.shared;
 
     return new Promise<ApplyResult>((resolve, reject) => {

@@ -9,7 +9,6 @@ import type { ApplyResult, LayerExpectation } from './types.js';
 
 export interface JobOptions {
   userXattrs?: boolean;
-  maxUnpackedBytes?: number;
   budget?: SharedBudget;
 }
 

@@ -51,7 +51,6 @@ port.on('message', (m: ToWorker) => {
       applyLayer(blob, m.dir, m.expect, {
         signal: ac.signal,
         ...(m.opts.userXattrs ? { userXattrs: true } : {}),
-        ...(m.opts.maxUnpackedBytes !== undefined ? { maxUnpackedBytes: m.opts.maxUnpackedBytes } : {}),
         ...(m.opts.budget ? { budget: attachBudget(m.opts.budget) } : {}),
       }).then(
         (result) => send({ t: 'done', result }),

@@ -7,6 +7,7 @@ import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { AbortedError, RegistryError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import { CODES, safeUrl } from './net-errors.js';
+import { InsecureHosts } from './insecure-hosts.js';
 import type { Tuning } from './options.js';
 
 const log = logger('registry');
@@ -46,19 +47,7 @@ export interface SendInit {
   signal?: AbortSignal;
 }
 
-/** "host" matches every port of that host; "host:port" only that port. */
-export class InsecureHosts {
-  private readonly entries: Set<string>;
-  constructor(list: readonly string[] = []) {
-    this.entries = new Set(list.map((h) => h.trim().toLowerCase().replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '')).filter(Boolean));
-  }
-  has(url: URL | string): boolean {
-    const u = typeof url === 'string' ? new URL(`https://${url}`) : url;
-    const hostname = u.hostname.toLowerCase();
-    const port = u.port || (u.protocol === 'http:' ? '80' : '443');
-    return this.entries.has(hostname) || this.entries.has(`${hostname}:${port}`) || this.entries.has(u.host.toLowerCase());
-  }
-}
+export { InsecureHosts };
 
 export function header(h: HttpResponse['headers'], name: string): string | undefined {
   const v = h[name];

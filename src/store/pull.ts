@@ -13,6 +13,7 @@ import { AbortedError, InvalidImageError, QuotaExceededError, isGrootError } fro
 import { logger } from '../log/index.js';
 import type { Store } from './store.js';
 import type { VolumeMeta } from './volumes.js';
+import type { ImageRecord } from './images.js';
 import { inheritImplicitDirs } from './inherit.js';
 
 const log = logger('store.pull');
@@ -41,21 +42,24 @@ export interface PullOutcome { info: ImageInfo; volumes: VolumeMeta[] }
  * `created` as they appear, so a caller can discard them when the whole operation fails.
  */
 export async function pullImage(store: Store, source: string, opts: PullOptions, created: string[] = [], deps: PullDeps = {}): Promise<PullOutcome> {
-  if (opts.preferCached) {
-    const cached = await fromCache(store, source, opts);
-    if (cached) return cached;
-  }
   const open = deps.openSource ?? openImageSource;
   const apply = deps.applyLayer ?? applyLayer;
   const pool = deps.applyLayer ? undefined : deps.pool;
-  const src = open(source, opts);
+  // The store's own copy of the image, when it has all of it: a pinned digest with
+  // preferCached needs no source at all; otherwise the source may skip fetching the config.
+  let stored: StoredImage | undefined;
+  const lookUp = async (digest: string) => (stored = await storedImage(store, source, digest))?.resolved;
+  const pinned = opts.preferCached ? pinnedDigest(source) : undefined;
+  const fromStore = pinned ? await lookUp(pinned) : undefined;
+  const src = fromStore ? undefined : open(source, opts);
   try {
-    const resolved = await src.resolve(opts.signal, { cached: (digest) => knownImage(store, source, digest) });
+    const resolved = fromStore ?? await src!.resolve(opts.signal, { cached: lookUp });
+    const known = stored?.resolved === resolved ? stored : undefined;
     const layers = resolved.layers;
     checkChains(source, layers);
 
     // Volumes already there cost nothing; the rest are unpacked.
-    const metas: (VolumeMeta | undefined)[] = await Promise.all(layers.map((l) => store.volumes.get(l.chainID)));
+    const metas: (VolumeMeta | undefined)[] = known ? [...known.volumes] : await Promise.all(layers.map((l) => store.volumes.get(l.chainID)));
     const progress: LayerProgress[] = layers.map((l, i) => ({
       digest: l.digest, bytesDone: metas[i] ? Math.max(l.size, 0) : 0, bytesTotal: Math.max(l.size, 0), state: metas[i] ? 'cached' : 'waiting',
     }));
@@ -100,7 +104,8 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
         const open = (): Promise<Readable> => {
           progress[i]!.state = 'fetching';
           report();
-          return src.openLayer(layer, { signal });
+          // src is missing only for an image whole in the store (under the store lock): nothing to open then.
+          return src!.openLayer(layer, { signal });
         };
         const applyOpts: PoolApplyOptions = {
           signal,
@@ -120,18 +125,14 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
       };
       // The turn is taken now, so layers download in layer order; only the download+unpack
       // holds it: committing (the shared syncfs) does not, so the next layer starts while
-      // this one waits for the disk.
-      const turn = slots.acquire(signal);
-      turn.catch(() => { /* awaited below, or given back unused */ });
-      let used = false;
+      // this one waits for the disk. (release is idempotent: an existing volume never used it.)
+      const release = await slots.acquire(signal);
       let meta: VolumeMeta;
       let made: boolean;
       try {
         ({ meta, created: made } = await store.volumes.ensure(
           { chainID: layer.chainID, diffID: layer.diffID, digest: layer.digest, source, verified: validate },
           async (dir) => {
-            used = true;
-            const release = await turn;
             try {
               return await unpackInto(dir);
             } finally {
@@ -141,7 +142,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
           signal,
         ));
       } finally {
-        if (!used) turn.then((release) => release(), () => {});
+        release();
       }
       metas[i] = meta;
       if (made) created.push(layer.chainID);
@@ -188,51 +189,43 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
       compressedSize: resolved.compressedSize,
       unpackedSize,
     };
-    // Warm path: the record is already there as it would be written (saves two fsyncs).
-    const known = await store.images.get(info.digest);
-    if (!known || !sameImage(known, info)) await store.images.put(info);
+    // An image taken from the store's record is recorded already; otherwise write the record
+    // unless it is there as it would be written (saves two fsyncs on a warm create).
+    if (!known) {
+      const recorded = await store.images.get(info.digest);
+      if (!recorded || !sameImage(recorded, info)) await store.images.put(info);
+    }
     log.debug({ source, digest: info.digest, layers: layers.length, unpacked: created.length }, 'pulled');
     return { info, volumes };
   } finally {
-    await src.close();
+    await src?.close();
   }
 }
 
+interface StoredImage { resolved: ResolvedImage; record: ImageRecord; volumes: VolumeMeta[] }
+
 /**
- * The store's image for a manifest digest, as a resolved image, when its record and every
- * volume are there (so nothing will be fetched; sizes of layers are then unknown, 0).
+ * The store's image for a manifest digest, when its record and every volume are there
+ * (nothing will be fetched, so layer sizes are not needed: 0).
  */
-async function knownImage(store: Store, source: string, digest: string): Promise<ResolvedImage | undefined> {
-  const rec = await store.images.get(digest).catch(() => undefined);
-  if (!rec) return undefined;
-  const metas = await Promise.all(rec.chainIDs.map((c) => store.volumes.get(c).catch(() => undefined)));
+async function storedImage(store: Store, source: string, digest: string): Promise<StoredImage | undefined> {
+  const record = await store.images.get(digest).catch(() => undefined);
+  if (!record) return undefined;
+  const metas = await Promise.all(record.chainIDs.map((c) => store.volumes.get(c).catch(() => undefined)));
   if (metas.some((m) => !m)) return undefined;
-  const layers = (metas as VolumeMeta[]).map((m) => ({ digest: m.digest, diffID: m.diffID, size: 0, mediaType: '', chainID: m.chainID, verifiable: true }));
-  return { source, digest: rec.digest, config: rec.config, layers, compressedSize: rec.compressedSize };
+  const volumes = metas as VolumeMeta[];
+  const layers = volumes.map((m) => ({ digest: m.digest, diffID: m.diffID, size: 0, mediaType: '', chainID: m.chainID, verifiable: true }));
+  return { resolved: { source, digest: record.digest, config: record.config, layers, compressedSize: record.compressedSize }, record, volumes };
 }
 
-/** The image a digest-pinned source names, when its record and every volume are in the store. */
-async function fromCache(store: Store, source: string, opts: PullOptions): Promise<PullOutcome | undefined> {
-  let digest: string | undefined;
+/** The manifest digest a docker:// or oci: source pins, if it does. */
+function pinnedDigest(source: string): string | undefined {
   try {
     const ref = parseSource(source);
-    digest = ref.kind === 'tarball' ? undefined : ref.digest;
+    return ref.kind === 'tarball' ? undefined : ref.digest;
   } catch {
     return undefined; // the normal path reports a bad source
   }
-  if (!digest) return undefined;
-  const rec = await store.images.get(digest).catch(() => undefined);
-  if (!rec) return undefined;
-  const metas = await Promise.all(rec.chainIDs.map((c) => store.volumes.get(c)));
-  if (metas.some((m) => !m)) return undefined;
-  const volumes = await inheritImplicitDirs(store, metas as VolumeMeta[], opts.signal);
-  const unpackedSize = volumes.reduce((s, m) => s + m.size, 0);
-  const cap = opts.maxUnpackedBytes && opts.maxUnpackedBytes > 0 ? opts.maxUnpackedBytes : 0;
-  if (cap && unpackedSize > cap) throw tooBig(source, unpackedSize, cap);
-  opts.onProgress?.({ bytesDone: rec.compressedSize, bytesTotal: rec.compressedSize, layers: [] });
-  log.debug({ source, digest, layers: volumes.length }, 'image in the store: source not asked');
-  const info: ImageInfo = { source, digest: rec.digest, config: rec.config, chainIDs: rec.chainIDs, compressedSize: rec.compressedSize, unpackedSize };
-  return { info, volumes };
 }
 
 /** A counting semaphore whose waiters leave when the signal aborts. */

@@ -1,7 +1,6 @@
 // Small JSON records (one file each) written atomically: a crash leaves old or new, never half.
-import { readFile, readdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { writeJsonAtomic, fsyncPath } from '../sys/index.js';
+import { readFile, readdir } from 'node:fs/promises';
+import { writeJsonAtomic, removeFile } from '../sys/index.js';
 import { StoreError, StoreFullError, noSpaceCode, noSpaceWords } from '../errors/index.js';
 
 /** The parsed record, or undefined when there is none. A corrupt record is an error naming it. */
@@ -36,12 +35,7 @@ export async function writeRecord(path: string, value: unknown, opts: { sync?: b
 
 /** Remove a record durably (records are commit markers: a removal must survive a crash). */
 export async function removeRecord(path: string): Promise<void> {
-  await rm(path, { force: true });
-  try {
-    await fsyncPath(dirname(path));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  await removeFile(path, { sync: true });
 }
 
 /** Names (without .json) of the records in dir; temp files of interrupted writes are skipped. */

@@ -2,7 +2,7 @@
 // results, same errors (class, code, layer label), the blob's own error when the blob
 // fails, aborts, one budget across workers, logs reaching the main thread, and a pool
 // that keeps working after each failure. Every case checks no file descriptor is left open.
-import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { randomBytes } from 'node:crypto';
@@ -207,7 +207,6 @@ test('what a worker logs reaches the main thread\'s log', async () => {
   expect(dropped!.component).toBe('layer');
   expect(dropped!.level).toBe(40);
   expect(JSON.stringify(dropped)).toContain('trusted.overlay.opaque');
-  expect(readdirSync(work).length).toBeGreaterThan(0);
 });
 
 test('a layer that fails while its blob still streams does not disturb the next layer on that worker', async () => {

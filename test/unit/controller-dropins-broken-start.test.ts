@@ -5,16 +5,14 @@
 import { mkdtemp, mkdir, rm, writeFile, unlink, readFile, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Controller } from '../../src/controller/controller.js';
 import { DropinSource } from '../../src/controller/source-dropins.js';
 import { StatusFiles } from '../../src/controller/status-files.js';
 import { Records } from '../../src/controller/records.js';
 import { configureLogging } from '../../src/log/index.js';
-import { getCondition, type GrootObject, type RootFSStatus } from '../../src/api/index.js';
 import type { Change } from '../../src/controller/source.js';
 import { getObjects } from '../../src/cli/get.js';
-import { FakeEngine } from '../helpers/controller-fake-engine.js';
 import { waitFor } from '../helpers/controller-wait.js';
+import { useDropinController } from '../helpers/controller-dropins-fake.js';
 
 const IMAGE = `apiVersion: groot.dev/v1alpha1
 kind: Image
@@ -154,50 +152,28 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
 });
 
 describe('controller over drop-ins: a file broken while stopped removes nothing (fake engine)', () => {
-  let dir: string; let dropins: string; let store: string;
-  let engine: FakeEngine; let ctl: Controller | undefined; let files: StatusFiles;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'groot-broken-ctl-'));
-    dropins = join(dir, 'dropins'); store = join(dir, 'store');
-    await mkdir(dropins); await mkdir(store);
-    configureLogging({ level: 'warn', file: join(dir, 'log') });
-    engine = new FakeEngine(store);
-    engine.images.set('oci:///img:v1', { digest: 'sha256:' + 'a'.repeat(64), layers: 1, size: 10 });
-    files = new StatusFiles(store);
-  });
-  afterEach(async () => {
-    await ctl?.stop(1000); ctl = undefined;
-    configureLogging({ level: 'warn' });
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  const start = async () => {
-    ctl = new Controller({ engine, source: new DropinSource({ dir: dropins, node: 'n1', storePath: store, rescanMs: 200 }), settings: { usageMs: 100, progressMs: 0 }, queue: { baseDelayMs: 10, maxDelayMs: 100 } });
-    await ctl.start();
-    await waitFor('ready', () => ctl!.ready());
-  };
-  const ready = async (name: string) => getCondition(((await files.readObject('RootFS', 'default', name)) as GrootObject | undefined)?.status?.conditions as RootFSStatus['conditions'], 'Ready')?.status === 'True';
+  const h = useDropinController('groot-broken-ctl-');
+  const { start, ready } = h;
 
   test('invalid YAML while stopped: start-up repair keeps the root filesystem and its record; deleting the file removes it', async () => {
-    await writeFile(join(dropins, 'a.yaml'), IMAGE + '---\n' + ROOTFS('app'));
+    await writeFile(join(h.dropins, 'a.yaml'), IMAGE + '---\n' + ROOTFS('app'));
     await start();
     await waitFor('app ready', () => ready('app'));
-    const uid = (await files.readObject('RootFS', 'default', 'app'))!.metadata.uid;
-    await ctl!.stop(1000); ctl = undefined;
-    await writeFile(join(dropins, 'a.yaml'), BROKEN);
+    const uid = (await h.files.readObject('RootFS', 'default', 'app'))!.metadata.uid;
+    await h.stop();
+    await writeFile(join(h.dropins, 'a.yaml'), BROKEN);
     await start();
-    await ctl!.whenIdle();
+    await h.whenIdle();
     await new Promise((r) => setTimeout(r, 300));
-    await ctl!.whenIdle();
-    expect(engine.count('delete')).toBe(0);
-    expect(engine.rootfs.has('app')).toBe(true);
-    expect((await new Records(store).getRootfs('app'))?.uid).toBe(uid);
+    await h.whenIdle();
+    expect(h.engine.count('delete')).toBe(0);
+    expect(h.engine.rootfs.has('app')).toBe(true);
+    expect((await new Records(h.store).getRootfs('app'))?.uid).toBe(uid);
     expect(await ready('app')).toBe(true);
-    expect(((await files.readProblems())?.problems ?? []).map((p) => p.object ?? p.where)).toEqual([join(dropins, 'a.yaml'), 'Image default/base', 'RootFS default/app']);
+    expect(((await h.files.readProblems())?.problems ?? []).map((p) => p.object ?? p.where)).toEqual([join(h.dropins, 'a.yaml'), 'Image default/base', 'RootFS default/app']);
 
-    await unlink(join(dropins, 'a.yaml'));
-    await waitFor('removed', () => !engine.rootfs.has('app'), 5000);
-    expect(engine.count('delete')).toBe(1);
+    await unlink(join(h.dropins, 'a.yaml'));
+    await waitFor('removed', () => !h.engine.rootfs.has('app'), 5000);
+    expect(h.engine.count('delete')).toBe(1);
   });
 });

@@ -6,15 +6,14 @@ import { jest } from '@jest/globals';
 import { mkdtemp, mkdir, rm, writeFile, rename, readFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Controller } from '../../src/controller/controller.js';
 import { DropinSource } from '../../src/controller/source-dropins.js';
 import { StatusFiles } from '../../src/controller/status-files.js';
 import { Records } from '../../src/controller/records.js';
 import { configureLogging } from '../../src/log/index.js';
-import { getCondition, rootfsDefaults, type GrootObject, type RootFSStatus } from '../../src/api/index.js';
+import { rootfsDefaults } from '../../src/api/index.js';
 import type { Change } from '../../src/controller/source.js';
-import { FakeEngine } from '../helpers/controller-fake-engine.js';
 import { waitFor } from '../helpers/controller-wait.js';
+import { useDropinController } from '../helpers/controller-dropins-fake.js';
 
 const IMAGE = `apiVersion: groot.dev/v1alpha1
 kind: Image
@@ -175,49 +174,27 @@ describe('drop-in identity', () => {
 });
 
 describe('controller over drop-ins: a lost status file keeps the root filesystem (fake engine)', () => {
-  let dir: string; let dropins: string; let store: string;
-  let engine: FakeEngine; let ctl: Controller | undefined; let files: StatusFiles;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'groot-ident-ctl-'));
-    dropins = join(dir, 'dropins'); store = join(dir, 'store');
-    await mkdir(dropins); await mkdir(store);
-    configureLogging({ level: 'warn', file: join(dir, 'log') });
-    engine = new FakeEngine(store);
-    engine.images.set('oci:///img:v1', { digest: 'sha256:' + 'a'.repeat(64), layers: 1, size: 10 });
-    files = new StatusFiles(store);
-  });
-  afterEach(async () => {
-    await ctl?.stop(1000); ctl = undefined;
-    configureLogging({ level: 'warn' });
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  const start = async () => {
-    ctl = new Controller({ engine, source: new DropinSource({ dir: dropins, node: 'n1', storePath: store, rescanMs: 200 }), settings: { usageMs: 100, progressMs: 0 }, queue: { baseDelayMs: 10, maxDelayMs: 100 } });
-    await ctl.start();
-    await waitFor('ready', () => ctl!.ready());
-  };
-  const ready = async (name: string) => getCondition(((await files.readObject('RootFS', 'default', name)) as GrootObject | undefined)?.status?.conditions as RootFSStatus['conditions'], 'Ready')?.status === 'True';
+  const h = useDropinController('groot-ident-ctl-');
+  const { start, ready } = h;
 
   test.each([
     ['deleted', async (p: string) => { await rm(p); }],
     ['truncated to 0 bytes', async (p: string) => { await writeFile(p, ''); }],
   ])('status files %s while stopped: Ready again, nothing deleted or re-created', async (_what, lose) => {
-    await writeFile(join(dropins, 'a.yaml'), IMAGE + '---\n' + ROOTFS('app'));
+    await writeFile(join(h.dropins, 'a.yaml'), IMAGE + '---\n' + ROOTFS('app'));
     await start();
     await waitFor('app ready', () => ready('app'));
-    const uid = (await files.readObject('RootFS', 'default', 'app'))!.metadata.uid;
-    await ctl!.stop(1000); ctl = undefined;
-    await lose(files.objectPath('RootFS', 'default', 'app'));
-    await lose(files.objectPath('Image', 'default', 'base'));
+    const uid = (await h.files.readObject('RootFS', 'default', 'app'))!.metadata.uid;
+    await h.stop();
+    await lose(h.files.objectPath('RootFS', 'default', 'app'));
+    await lose(h.files.objectPath('Image', 'default', 'base'));
     await start();
     await waitFor('app ready again', () => ready('app'));
-    await ctl!.whenIdle();
-    expect(engine.count('delete')).toBe(0);
-    expect(engine.count('create')).toBe(1);
-    expect(engine.rootfs.has('app')).toBe(true);
-    expect((await files.readObject('RootFS', 'default', 'app'))!.metadata.uid).toBe(uid);
-    expect((await new Records(store).getRootfs('app'))?.uid).toBe(uid);
+    await h.whenIdle();
+    expect(h.engine.count('delete')).toBe(0);
+    expect(h.engine.count('create')).toBe(1);
+    expect(h.engine.rootfs.has('app')).toBe(true);
+    expect((await h.files.readObject('RootFS', 'default', 'app'))!.metadata.uid).toBe(uid);
+    expect((await new Records(h.store).getRootfs('app'))?.uid).toBe(uid);
   });
 });

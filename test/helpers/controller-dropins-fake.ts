@@ -1,0 +1,62 @@
+// A controller over a fresh drop-in directory and the fake engine, made anew for each test
+// of the describe block that calls useDropinController (it registers its own hooks).
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Controller } from '../../src/controller/controller.js';
+import { DropinSource } from '../../src/controller/source-dropins.js';
+import { StatusFiles } from '../../src/controller/status-files.js';
+import { configureLogging } from '../../src/log/index.js';
+import { getCondition, type GrootObject, type RootFSStatus } from '../../src/api/index.js';
+import { FakeEngine } from './controller-fake-engine.js';
+import { waitFor } from './controller-wait.js';
+
+export interface DropinController {
+  dir: string;
+  dropins: string;
+  store: string;
+  engine: FakeEngine;
+  files: StatusFiles;
+  /** Start a controller (again) over the same directory and store. */
+  start(): Promise<void>;
+  /** Stop the running controller (the store stays as it is). */
+  stop(): Promise<void>;
+  /** Wait until the running controller has no work queued or in flight. */
+  whenIdle(): Promise<void>;
+  /** Whether the RootFS's status file says Ready=True. */
+  ready(name: string): Promise<boolean>;
+}
+
+/** The engine knows `oci:///img:v1`. Stops the controller and removes everything after each test. */
+export function useDropinController(prefix: string): DropinController {
+  let ctl: Controller | undefined;
+  const h = {
+    async start() {
+      await ctl?.stop(1000);
+      ctl = new Controller({ engine: h.engine, source: new DropinSource({ dir: h.dropins, node: 'n1', storePath: h.store, rescanMs: 200 }), settings: { usageMs: 100, progressMs: 0 }, queue: { baseDelayMs: 10, maxDelayMs: 100 } });
+      await ctl.start();
+      await waitFor('ready', () => ctl!.ready());
+    },
+    async stop() { await ctl?.stop(1000); ctl = undefined; },
+    async whenIdle() { await ctl!.whenIdle(); },
+    async ready(name: string) {
+      const o = (await h.files.readObject('RootFS', 'default', name)) as GrootObject | undefined;
+      return getCondition(o?.status?.conditions as RootFSStatus['conditions'], 'Ready')?.status === 'True';
+    },
+  } as DropinController;
+  beforeEach(async () => {
+    h.dir = await mkdtemp(join(tmpdir(), prefix));
+    h.dropins = join(h.dir, 'dropins'); h.store = join(h.dir, 'store');
+    await mkdir(h.dropins); await mkdir(h.store);
+    configureLogging({ level: 'warn', file: join(h.dir, 'log') });
+    h.engine = new FakeEngine(h.store);
+    h.engine.images.set('oci:///img:v1', { digest: 'sha256:' + 'a'.repeat(64), layers: 1, size: 10 });
+    h.files = new StatusFiles(h.store);
+  });
+  afterEach(async () => {
+    await ctl?.stop(1000); ctl = undefined;
+    configureLogging({ level: 'warn' });
+    await rm(h.dir, { recursive: true, force: true });
+  });
+  return h;
+}
