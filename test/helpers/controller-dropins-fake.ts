@@ -8,6 +8,7 @@ import { DropinSource } from '../../src/controller/source-dropins.js';
 import { StatusFiles } from '../../src/controller/status-files.js';
 import { configureLogging } from '../../src/log/index.js';
 import { getCondition, type GrootObject, type RootFSStatus } from '../../src/api/index.js';
+import type { Change } from '../../src/controller/source.js';
 import { FakeEngine } from './controller-fake-engine.js';
 import { waitFor } from './controller-wait.js';
 
@@ -55,6 +56,50 @@ export function useDropinController(prefix: string): DropinController {
   });
   afterEach(async () => {
     await ctl?.stop(1000); ctl = undefined;
+    configureLogging({ level: 'warn' });
+    await rm(h.dir, { recursive: true, force: true });
+  });
+  return h;
+}
+
+export interface DropinSourceHarness {
+  dir: string;
+  dropins: string;
+  store: string;
+  logFile: string;
+  files: StatusFiles;
+  /** Changes the running source reported since it was (re)started. */
+  changes: Change[];
+  /** Start a source (again) over the same directory and store; resolves once it synced. */
+  start(): Promise<DropinSource>;
+  /** Stop the running source. */
+  stop(): Promise<void>;
+}
+
+/** A drop-in source alone (no controller), fresh for each test; logs at info to `logFile`. */
+export function useDropinSource(prefix: string): DropinSourceHarness {
+  let src: DropinSource | undefined;
+  const h = {
+    changes: [] as Change[],
+    async start() {
+      await src?.stop();
+      src = new DropinSource({ dir: h.dropins, node: 'n1', storePath: h.store, rescanMs: 100, debounceMs: 10 });
+      h.changes = [];
+      await src.start((c) => h.changes.push(c));
+      expect(await src.waitForSync(5000)).toBe(true);
+      return src;
+    },
+    async stop() { await src?.stop(); src = undefined; },
+  } as DropinSourceHarness;
+  beforeEach(async () => {
+    h.dir = await mkdtemp(join(tmpdir(), prefix));
+    h.dropins = join(h.dir, 'dropins'); h.store = join(h.dir, 'store'); h.logFile = join(h.dir, 'log');
+    await mkdir(h.dropins); await mkdir(h.store);
+    configureLogging({ level: 'info', file: h.logFile });
+    h.files = new StatusFiles(h.store);
+  });
+  afterEach(async () => {
+    await h.stop();
     configureLogging({ level: 'warn' });
     await rm(h.dir, { recursive: true, force: true });
   });

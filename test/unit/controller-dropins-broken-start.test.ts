@@ -2,17 +2,13 @@
 // documents) must not delete anything: at start there is no "before" in memory, so the
 // objects its status files say it held are kept as last known until it parses again.
 // Without that, start-up repair removes their root filesystems over a typo.
-import { mkdtemp, mkdir, rm, writeFile, unlink, readFile, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, unlink, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DropinSource } from '../../src/controller/source-dropins.js';
 import { StatusFiles } from '../../src/controller/status-files.js';
 import { Records } from '../../src/controller/records.js';
-import { configureLogging } from '../../src/log/index.js';
-import type { Change } from '../../src/controller/source.js';
 import { getObjects } from '../../src/cli/get.js';
 import { waitFor } from '../helpers/controller-wait.js';
-import { useDropinController } from '../helpers/controller-dropins-fake.js';
+import { useDropinController, useDropinSource } from '../helpers/controller-dropins-fake.js';
 
 const IMAGE = `apiVersion: groot.dev/v1alpha1
 kind: Image
@@ -28,30 +24,10 @@ const KEY = 'RootFS/default/app';
 const BROKEN = 'apiVersion: groot.dev/v1alpha1\nkind: RootFS\nmetadata: {name: app\nspec: {image: base}\n';
 
 describe('drop-in source: a file broken at start keeps its objects', () => {
-  let dir: string; let dropins: string; let store: string; let logFile: string;
-  let files: StatusFiles; let src: DropinSource | undefined; let changes: Change[];
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'groot-broken-'));
-    dropins = join(dir, 'dropins'); store = join(dir, 'store'); logFile = join(dir, 'log');
-    await mkdir(dropins); await mkdir(store);
-    configureLogging({ level: 'info', file: logFile });
-    files = new StatusFiles(store);
-  });
-  afterEach(async () => {
-    await src?.stop(); src = undefined;
-    configureLogging({ level: 'warn' });
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  const start = async () => {
-    await src?.stop();
-    src = new DropinSource({ dir: dropins, node: 'n1', storePath: store, rescanMs: 100, debounceMs: 10 });
-    changes = [];
-    await src.start((c) => changes.push(c));
-    expect(await src.waitForSync(5000)).toBe(true);
-    return src;
-  };
+  const h = useDropinSource('groot-broken-');
+  const { start } = h;
+  let dropins: string; let store: string; let logFile: string; let files: StatusFiles;
+  beforeEach(() => { ({ dropins, store, logFile, files } = h); });
   const problems = async () => (await files.readProblems())?.problems ?? [];
   const warnings = async () => (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; file?: string }).filter((l) => l.level === 40);
   /** First run: the file is read, the object stamped, its status written (as the controller does). */
@@ -60,7 +36,7 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
     const s = await start();
     for (const o of s.list()) await s.status.write(o, { observedGeneration: 1 });
     const uid = s.get(KEY)!.metadata.uid!;
-    await s.stop(); src = undefined;
+    await h.stop();
     return uid;
   };
 
@@ -73,7 +49,7 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
     expect(s.get(KEY)?.spec).toEqual({ image: 'base' });
     expect(s.get(KEY)?.status).toEqual({ observedGeneration: 1 });
     expect(s.get('Image/default/base')?.metadata.uid).toMatch(/\S/);
-    expect(changes.filter((c) => c.type === 'deleted')).toEqual([]);
+    expect(h.changes.filter((c) => c.type === 'deleted')).toEqual([]);
     // The status files stay (they are what says what the file held).
     expect((await files.readObject('RootFS', 'default', 'app'))?.metadata.uid).toBe(uid);
     const p = await problems();
@@ -92,14 +68,14 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
     // Another scan (nothing changed) keeps them too.
     await new Promise((r) => setTimeout(r, 300));
     expect(s.get(KEY)?.metadata.uid).toBe(uid);
-    expect(changes.filter((c) => c.type === 'deleted')).toEqual([]);
+    expect(h.changes.filter((c) => c.type === 'deleted')).toEqual([]);
 
     // Fixed: normal again (same object, no problem); this time without the Image.
     await writeFile(file, ROOTFS('app'));
     await waitFor('problems cleared', async () => (await problems()).length === 0, 3000);
     expect(s.get(KEY)?.metadata.uid).toBe(uid);
     expect(s.get('Image/default/base')).toBeUndefined(); // the file parses and no longer has it
-    expect(changes.filter((c) => c.type === 'deleted').map((c) => c.key)).toEqual(['Image/default/base']);
+    expect(h.changes.filter((c) => c.type === 'deleted').map((c) => c.key)).toEqual(['Image/default/base']);
 
     // Broken again while running: kept (as before this change).
     await writeFile(file, BROKEN);
@@ -108,7 +84,7 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
 
     // Deleted: really gone.
     await unlink(file);
-    await waitFor('deleted', () => changes.some((c) => c.type === 'deleted' && c.key === KEY), 3000);
+    await waitFor('deleted', () => h.changes.some((c) => c.type === 'deleted' && c.key === KEY), 3000);
     expect(s.get(KEY)).toBeUndefined();
   });
 
@@ -127,7 +103,7 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
     const s = await start();
     expect(s.get(KEY)?.metadata.uid).toBe(uid);
     await writeFile(join(dropins, 'app.yaml'), ROOTFS('other'));
-    await waitFor('deleted', () => changes.some((c) => c.type === 'deleted' && c.key === KEY), 3000);
+    await waitFor('deleted', () => h.changes.some((c) => c.type === 'deleted' && c.key === KEY), 3000);
     expect(s.get('RootFS/default/other')?.metadata.uid).not.toBe(uid);
   });
 

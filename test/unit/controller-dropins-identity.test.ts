@@ -3,17 +3,13 @@
 // another uid, so a uid that changes without the object really being re-created wipes a
 // container's writes.
 import { jest } from '@jest/globals';
-import { mkdtemp, mkdir, rm, writeFile, rename, readFile, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile, rename, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DropinSource } from '../../src/controller/source-dropins.js';
 import { StatusFiles } from '../../src/controller/status-files.js';
 import { Records } from '../../src/controller/records.js';
-import { configureLogging } from '../../src/log/index.js';
 import { rootfsDefaults } from '../../src/api/index.js';
-import type { Change } from '../../src/controller/source.js';
 import { waitFor } from '../helpers/controller-wait.js';
-import { useDropinController } from '../helpers/controller-dropins-fake.js';
+import { useDropinController, useDropinSource } from '../helpers/controller-dropins-fake.js';
 
 const IMAGE = `apiVersion: groot.dev/v1alpha1
 kind: Image
@@ -28,33 +24,10 @@ spec: {image: base${extra}}
 const KEY = 'RootFS/default/app';
 
 describe('drop-in identity', () => {
-  let dir: string; let dropins: string; let store: string; let logFile: string;
-  let files: StatusFiles; let records: Records;
-  let src: DropinSource | undefined; let changes: Change[];
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'groot-ident-'));
-    dropins = join(dir, 'dropins'); store = join(dir, 'store'); logFile = join(dir, 'log');
-    await mkdir(dropins); await mkdir(store);
-    configureLogging({ level: 'info', file: logFile });
-    files = new StatusFiles(store);
-    records = new Records(store);
-  });
-
-  afterEach(async () => {
-    await src?.stop(); src = undefined;
-    configureLogging({ level: 'warn' });
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  const start = async () => {
-    await src?.stop();
-    src = new DropinSource({ dir: dropins, node: 'n1', storePath: store, rescanMs: 100, debounceMs: 10 });
-    changes = [];
-    await src.start((c) => changes.push(c));
-    expect(await src.waitForSync(5000)).toBe(true);
-    return src;
-  };
+  const h = useDropinSource('groot-ident-');
+  const { start } = h;
+  let dropins: string; let store: string; let logFile: string; let files: StatusFiles; let records: Records;
+  beforeEach(() => { ({ dropins, store, logFile, files } = h); records = new Records(store); });
   /** Replace a drop-in file the way editors and config management do: a new inode, renamed over. */
   const replace = async (name: string, text: string) => {
     await writeFile(join(dropins, `.${name}.new`), text);
@@ -80,7 +53,7 @@ describe('drop-in identity', () => {
     await writeFile(join(dropins, 'app.yaml'), ROOTFS('app'));
     const s = await start();
     await replace('app.yaml', ROOTFS('app', ', diskLimitBytes: 5'));
-    await waitFor('modified', () => changes.some((c) => c.type === 'modified' && c.key === KEY), 3000);
+    await waitFor('modified', () => h.changes.some((c) => c.type === 'modified' && c.key === KEY), 3000);
     expect(s.get(KEY)?.metadata).toMatchObject({ uid: 'uid-of-record', generation: 2 });
     await s.status.write(s.get(KEY)!, { observedGeneration: 2 });
     // And while the controller is down: the status file's generation is the base.
@@ -130,10 +103,10 @@ describe('drop-in identity', () => {
     expect(s.get(KEY)?.metadata.uid).toBe(uid);
 
     await unlink(join(dropins, 'app.yaml'));
-    await waitFor('deleted', () => changes.some((c) => c.type === 'deleted' && c.key === KEY), 3000);
-    changes.length = 0;
+    await waitFor('deleted', () => h.changes.some((c) => c.type === 'deleted' && c.key === KEY), 3000);
+    h.changes.length = 0;
     await writeFile(join(dropins, 'app.yaml'), ROOTFS('app'));
-    await waitFor('added', () => changes.some((c) => c.type === 'added' && c.key === KEY), 3000);
+    await waitFor('added', () => h.changes.some((c) => c.type === 'added' && c.key === KEY), 3000);
     const fresh = s.get(KEY)!.metadata.uid!;
     expect(fresh).not.toBe(uid);
     expect(fresh).not.toBe('uid-of-an-older-object');
@@ -149,7 +122,7 @@ describe('drop-in identity', () => {
     s = await start();
     expect(s.get(KEY)).toBeUndefined();
     await writeFile(join(dropins, 'app.yaml'), ROOTFS('app'));
-    await waitFor('added', () => changes.some((c) => c.type === 'added' && c.key === KEY), 3000);
+    await waitFor('added', () => h.changes.some((c) => c.type === 'added' && c.key === KEY), 3000);
     expect(s.get(KEY)?.metadata.uid).not.toBe('uid-of-record');
   });
 
