@@ -435,7 +435,12 @@ export class DropinSource implements Source {
   private async closeWatcher(): Promise<void> {
     const w = this.watcher;
     this.watcher = undefined;
-    if (w) await w.close().catch(() => undefined);
+    if (!w) return;
+    const closed = w.close();
+    // chokidar may still emit an error from a stat that was in flight (a symlink loop),
+    // after close() removed every listener: unheard, it would crash the process.
+    w.on('error', () => {});
+    await closed.catch(() => undefined);
   }
 }
 

@@ -1,38 +1,50 @@
-// A pool of unpack worker threads (worker.ts). Layers of one image are independent, so
-// they unpack side by side; on the main thread they would take turns, because the file
-// writes are synchronous (writer.ts says why) and hashing is too. The main thread keeps
-// the network: it reads the blob and streams its bytes to a worker, at most WINDOW bytes
-// ahead of what the worker took.
+// Unpack lanes: this thread and a pool of worker threads (worker.ts). Layers of one image
+// are independent, so they unpack side by side; on one thread they would take turns,
+// because the file writes are synchronous (writer.ts says why) and hashing is too. The
+// main thread keeps the network: for a layer in a worker it reads the blob and streams
+// its bytes there, at most WINDOW bytes ahead of what the worker took. A worker runs
+// several layers at once, interleaved as they are on this thread.
+//
+// unpack() puts each layer on the lane with the fewest compressed bytes still to go, this
+// thread first on a tie, so a node's cores share an image's layers by size whatever their
+// number and order (measured: 4 equal layers, 1 worker — the old one-layer-per-worker
+// hand-over left 3 of them on the main thread). Workers start in prepare(), once an image
+// has enough to unpack to repay their start-up (module loading and JIT warm-up, about
+// 0.15 s of CPU each), while the caller still fetches; a small pull stays on this thread.
 //
 // A failure inside the worker comes back as the same error class (errors/ reviveError).
-// A failing blob stream (the registry) stops the worker first, then rejects worded as
-// applyLayer words it on the main thread (blobFailure). Either way the worker has closed everything in `dir` before the
-// promise settles, so the caller may remove it. A worker that dies takes its job with it
-// (StoreError) and is replaced by the next job.
+// A failing blob stream (the registry) stops the worker's job first, then rejects worded as
+// applyLayer words it on the main thread (blobFailure). Either way the worker has closed
+// everything in `dir` before the promise settles, so the caller may remove it. A worker
+// that dies takes its jobs with it (StoreError) and is replaced by the next prepare()/apply().
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AbortedError, GrootError, InvalidLayerError, StoreError, reviveError } from '../errors/index.js';
 import { loggingSettings, logger, logRecord } from '../log/index.js';
+import { applyLayer } from './apply.js';
 import type { ApplyOptions, ApplyResult, LayerExpectation } from './types.js';
 import type { FromWorker, JobOptions, ToWorker } from './wire.js';
 
 const log = logger('layer');
 
-/** Bytes sent to a worker and not yet taken by it before reading the blob pauses. */
+/** Bytes sent to a worker for one job and not yet taken by it before reading the blob pauses. */
 const WINDOW = 8 << 20;
 /** Blob bytes per message, and how long a partly filled batch may wait. */
 const BATCH = 1 << 20;
 const FLUSH_MS = 10;
+/** Compressed bytes to unpack from which prepare() starts the workers. */
+export const SPAWN_MIN_BYTES = 8 << 20;
+/** What a blob of unknown size weighs in the balance. */
+const UNKNOWN_SIZE = 1 << 20;
 
 /** Options a worker can honour: everything but callbacks stays in this thread. */
 export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'budget' | 'onBytes' | 'signal'>;
 
 /**
- * Workers when the caller does not say: one per CPU besides this thread's. The store
- * hands a worker only large layers, and only while one is free (store/pull.ts): each
- * worker pays its own start-up and JIT warm-up, which a small layer would not repay.
+ * Workers when the caller does not say: one per CPU besides this thread's, which unpacks
+ * too (unpack()).
  */
 export function defaultWorkers(): number {
   return Math.max(0, availableParallelism() - 1);
@@ -42,57 +54,134 @@ export function defaultWorkers(): number {
 const here = fileURLToPath(import.meta.url);
 const WORKER_FILE = here.endsWith('.ts') ? here.replace(/\/src\/layer\/pool\.ts$/, '/dist/layer/worker.js') : new URL('./worker.js', import.meta.url);
 
-interface Slot { worker: Worker; busy: boolean; dead: boolean; idle?: NodeJS.Timeout }
+/** Where layers unpack; `load` is the compressed bytes its layers have still to read. */
+interface Lane { load: number; active: number }
+
+/** What a worker lane tells one of its jobs. */
+interface JobEnd { message(m: FromWorker): void; gone(why: string, cause?: Error): void }
+
+interface WorkerLane extends Lane {
+  worker: Worker;
+  jobs: Map<number, JobEnd>;
+  dead: boolean;
+  idle?: NodeJS.Timeout;
+}
 
 export class UnpackPool {
-  private readonly slots: Slot[] = [];
-  private readonly waiting: { resolve: (s: Slot) => void; reject: (e: unknown) => void }[] = [];
+  private readonly workers: WorkerLane[] = [];
+  private readonly here: Lane = { load: 0, active: 0 };
+  private nextId = 1;
   private closed = false;
 
-  /** `size` workers at most (at least 1); an idle worker exits after idleMs. */
+  /** `size` workers at most (at least 1); a worker without jobs exits after idleMs. */
   constructor(readonly size: number, private readonly idleMs = 30_000) {
     if (!(size >= 1)) throw new RangeError(`an unpack pool needs at least one worker, not ${size}`);
   }
 
   /**
-   * Unpack a layer in a worker. `open` is called once a worker is free, so a blob is never
-   * left half-read while it waits its turn.
+   * `bytes` (compressed) are about to be unpacked: start the workers now when that repays
+   * their start-up, so they are ready by the time the layers stream in.
    */
-  async apply(open: () => Promise<Readable>, dir: string, expect: LayerExpectation, opts: PoolApplyOptions = {}): Promise<ApplyResult> {
-    const slot = await this.acquire(expect.label, opts.signal);
-    try {
-      if (opts.signal?.aborted) throw new AbortedError(`${expect.label}: unpack aborted`, { cause: opts.signal.reason });
+  prepare(bytes: number): void {
+    if (this.closed || bytes < SPAWN_MIN_BYTES) return;
+    this.prune();
+    while (this.live().length < this.size) this.spawn();
+  }
+
+  /**
+   * Unpack a layer of `size` compressed bytes on the least loaded lane: this thread, or a
+   * worker that prepare() or apply() started. `open` is called once the lane is chosen.
+   */
+  async unpack(open: () => Promise<Readable>, dir: string, expect: LayerExpectation, opts: PoolApplyOptions, size: number): Promise<ApplyResult> {
+    const lane = this.pick();
+    if (lane !== this.here) return this.apply(open, dir, expect, opts, size, lane as WorkerLane);
+    return this.track(lane, size, opts, async (o) => {
+      const blob = await open();
+      try {
+        return await applyLayer(blob, dir, expect, o);
+      } finally {
+        blob.destroy();
+      }
+    });
+  }
+
+  /**
+   * Unpack a layer in a worker: the least loaded, or a new one while fewer than `size` run
+   * (`chosen`: the one unpack() picked).
+   */
+  async apply(open: () => Promise<Readable>, dir: string, expect: LayerExpectation, opts: PoolApplyOptions = {}, size = -1, chosen?: WorkerLane): Promise<ApplyResult> {
+    if (this.closed) throw new AbortedError(`${expect.label}: unpack pool closed`);
+    if (opts.signal?.aborted) throw new AbortedError(`${expect.label}: unpack aborted`, { cause: opts.signal.reason });
+    let lane = chosen;
+    if (!lane) {
+      this.prune();
+      const live = this.live();
+      lane = live.length < this.size ? this.spawn() : live.reduce((a, b) => (b.load < a.load ? b : a));
+    }
+    const w = lane;
+    return this.track(w, size, opts, async (o) => {
       let blob: Readable;
       try {
         blob = await open();
       } catch (e) {
-        throw blobFailure(e, expect.label, opts.signal);
+        throw blobFailure(e, expect.label, o.signal);
       }
       try {
-        return await this.run(slot, blob, dir, expect, opts);
+        return await this.run(w, blob, dir, expect, o);
       } finally {
         blob.destroy();
       }
+    });
+  }
+
+  /** Stop every worker (their jobs fail). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.splice(0).map((s) => { clearTimeout(s.idle); return s.worker.terminate(); }));
+  }
+
+  /** The lane with the least left to do; this thread on a tie (no hand-over to pay). */
+  private pick(): Lane {
+    let best: Lane = this.here;
+    if (this.closed) return best;
+    for (const w of this.live()) if (w.load < best.load) best = w;
+    return best;
+  }
+
+  /** Run a job on `lane`, its bytes counted in the lane's load until they are read. */
+  private async track(lane: Lane, size: number, opts: PoolApplyOptions, job: (o: PoolApplyOptions) => Promise<ApplyResult>): Promise<ApplyResult> {
+    let left = size > 0 ? size : UNKNOWN_SIZE;
+    lane.load += left;
+    this.hold(lane);
+    const onBytes = (n: number) => {
+      const d = Math.min(n, left);
+      left -= d;
+      lane.load -= d;
+      opts.onBytes?.(n);
+    };
+    try {
+      return await job({ ...opts, onBytes });
     } finally {
-      this.release(slot);
+      lane.load -= left;
+      this.letGo(lane);
     }
   }
 
-  /** Whether apply() would start at once (a worker is free, or one more may start). */
-  hasFreeWorker(): boolean {
-    if (this.closed) return false;
-    return this.slots.some((s) => !s.busy && !s.dead) || this.slots.filter((s) => !s.dead).length < this.size;
+  private live(): WorkerLane[] {
+    return this.workers.filter((w) => !w.dead);
   }
 
-  /** Stop every worker (a busy one's job fails). */
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const w of this.waiting.splice(0)) w.reject(new AbortedError('unpack pool closed'));
-    await Promise.all(this.slots.splice(0).map((s) => { clearTimeout(s.idle); return s.worker.terminate(); }));
+  /** Forget dead workers that have no job left. */
+  private prune(): void {
+    for (let i = this.workers.length - 1; i >= 0; i--) {
+      const w = this.workers[i]!;
+      if (w.dead && w.active === 0) { this.workers.splice(i, 1); void w.worker.terminate(); }
+    }
   }
 
-  private run(slot: Slot, blob: Readable, dir: string, expect: LayerExpectation, opts: PoolApplyOptions): Promise<ApplyResult> {
-    const w = slot.worker;
+  private run(lane: WorkerLane, blob: Readable, dir: string, expect: LayerExpectation, opts: PoolApplyOptions): Promise<ApplyResult> {
+    const w = lane.worker;
+    const id = this.nextId++;
     const post = (m: ToWorker, transfer?: ArrayBuffer[]) => w.postMessage(m, transfer);
     const job: JobOptions = {};
     if (opts.userXattrs) job.userXattrs = true;
@@ -104,45 +193,39 @@ export class UnpackPool {
       let settled = false;
       let blobError: unknown;
       let stopped = false; // the worker was told to stop (abort, blob failure)
-      // Once settled the worker may already run another job: nothing more is posted to it.
+      // Once settled, nothing more is posted for this job (the worker forgot it).
       const stop = (message: string) => {
-        if (!stopped && !settled) { stopped = true; post({ t: 'abort', message }); }
+        if (!stopped && !settled) { stopped = true; post({ t: 'abort', id, message }); }
         credit?.();
       };
       const onAbort = () => stop(`${expect.label}: unpack aborted`);
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
-        w.off('message', onMessage);
-        w.off('exit', onExit);
-        w.off('error', onError);
+        lane.jobs.delete(id);
         opts.signal?.removeEventListener('abort', onAbort);
         credit?.();
         fn();
       };
-      const onMessage = (m: FromWorker) => {
-        if (m.t === 'ack') {
-          inflight -= m.n;
-          if (inflight < WINDOW) { const c = credit; credit = undefined; c?.(); }
-        } else if (m.t === 'log') {
-          // logged by the slot's own listener
-        } else if (m.t === 'done') {
-          finish(() => (blobError !== undefined ? reject(blobFailure(blobError, expect.label, opts.signal)) : resolve(m.result)));
-        } else {
-          // After a blob failure the worker's abort is ours; report the blob's error.
-          const e = blobError !== undefined ? blobFailure(blobError, expect.label, opts.signal)
-            : opts.signal?.aborted && m.error.code === 'GROOT_ABORTED' ? new AbortedError(m.error.message, { cause: opts.signal.reason })
-              : reviveError(m.error);
-          finish(() => reject(e));
-        }
-      };
-      const onError = (e: Error) => { slot.dead = true; finish(() => reject(new StoreError(`${expect.label}: the unpack worker failed: ${e.message}`, { cause: e }))); };
-      const onExit = (code: number) => { slot.dead = true; finish(() => reject(new StoreError(`${expect.label}: the unpack worker exited (code ${code})`))); };
-      w.on('message', onMessage);
-      w.on('exit', onExit);
-      w.on('error', onError);
+      lane.jobs.set(id, {
+        message: (m) => {
+          if (m.t === 'ack') {
+            inflight -= m.n;
+            if (inflight < WINDOW) { const c = credit; credit = undefined; c?.(); }
+          } else if (m.t === 'done') {
+            finish(() => (blobError !== undefined ? reject(blobFailure(blobError, expect.label, opts.signal)) : resolve(m.result)));
+          } else if (m.t === 'error') {
+            // After a blob failure the worker's abort is ours; report the blob's error.
+            const e = blobError !== undefined ? blobFailure(blobError, expect.label, opts.signal)
+              : opts.signal?.aborted && m.error.code === 'GROOT_ABORTED' ? new AbortedError(m.error.message, { cause: opts.signal.reason })
+                : reviveError(m.error);
+            finish(() => reject(e));
+          }
+        },
+        gone: (why, cause) => finish(() => reject(new StoreError(`${expect.label}: the unpack worker ${why}`, cause ? { cause } : undefined))),
+      });
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      post({ t: 'job', dir, expect, opts: job });
+      post({ t: 'job', id, dir, expect, opts: job });
       if (opts.signal?.aborted) onAbort();
 
       (async () => {
@@ -157,7 +240,7 @@ export class UnpackPool {
           timer = undefined;
           if (filled === 0 || settled || stopped) return;
           inflight += filled;
-          post({ t: 'data', chunk: batch.subarray(0, filled) }, [batch.buffer as ArrayBuffer]); // moved, not copied
+          post({ t: 'data', id, chunk: batch.subarray(0, filled) }, [batch.buffer as ArrayBuffer]); // moved, not copied
           batch = new Uint8Array(BATCH);
           filled = 0;
         };
@@ -177,7 +260,7 @@ export class UnpackPool {
             while (inflight >= WINDOW && !settled && !stopped) await new Promise<void>((r) => (credit = r));
           }
           flush();
-          if (!settled && !stopped) post({ t: 'end' });
+          if (!settled && !stopped) post({ t: 'end', id });
         } catch (e) {
           clearTimeout(timer);
           if (settled) return; // the blob was closed because the job ended
@@ -188,64 +271,52 @@ export class UnpackPool {
     });
   }
 
-  private acquire(label: string, signal?: AbortSignal): Promise<Slot> {
-    if (this.closed) return Promise.reject(new AbortedError(`${label}: unpack pool closed`));
-    if (signal?.aborted) return Promise.reject(new AbortedError(`${label}: unpack aborted`, { cause: signal.reason }));
-    for (let i = this.slots.length - 1; i >= 0; i--) if (this.slots[i]!.dead && !this.slots[i]!.busy) this.slots.splice(i, 1);
-    const free = this.slots.find((s) => !s.busy && !s.dead);
-    if (free) return Promise.resolve(this.take(free));
-    if (this.slots.length < this.size) return Promise.resolve(this.take(this.spawn()));
-    return new Promise<Slot>((resolve, reject) => {
-      const onAbort = () => {
-        const i = this.waiting.indexOf(entry);
-        if (i >= 0) this.waiting.splice(i, 1);
-        reject(new AbortedError(`${label}: unpack aborted while waiting for a worker`, { cause: signal?.reason }));
-      };
-      const entry = {
-        resolve: (s: Slot) => { signal?.removeEventListener('abort', onAbort); resolve(s); },
-        reject: (e: unknown) => { signal?.removeEventListener('abort', onAbort); reject(e); },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(entry);
-    });
+  private hold(lane: Lane): void {
+    lane.active++;
+    if (lane === this.here) return;
+    const w = lane as WorkerLane;
+    clearTimeout(w.idle);
+    w.worker.ref();
   }
 
-  private take(s: Slot): Slot {
-    s.busy = true;
-    clearTimeout(s.idle);
-    s.worker.ref();
-    return s;
+  private letGo(lane: Lane): void {
+    lane.active--;
+    if (lane === this.here || lane.active > 0) return;
+    const w = lane as WorkerLane;
+    if (w.dead) { this.prune(); return; }
+    this.idle(w);
   }
 
-  private release(s: Slot): void {
-    s.busy = false;
-    if (s.dead) {
-      this.slots.splice(this.slots.indexOf(s), 1);
-      void s.worker.terminate();
-      const next = this.waiting.shift();
-      if (next) next.resolve(this.take(this.spawn()));
-      return;
-    }
-    const next = this.waiting.shift();
-    if (next) { next.resolve(this.take(s)); return; }
-    // Idle: don't keep the process alive, and give the memory back after a while.
-    s.worker.unref();
-    s.idle = setTimeout(() => {
-      const i = this.slots.indexOf(s);
-      if (i >= 0 && !s.busy) { this.slots.splice(i, 1); void s.worker.terminate(); }
+  /** Without jobs: don't keep the process alive, and give the memory back after a while. */
+  private idle(w: WorkerLane): void {
+    w.worker.unref();
+    w.idle = setTimeout(() => {
+      const i = this.workers.indexOf(w);
+      if (i >= 0 && w.active === 0) { this.workers.splice(i, 1); void w.worker.terminate(); }
     }, this.idleMs);
-    s.idle.unref();
+    w.idle.unref();
   }
 
-  private spawn(): Slot {
+  private spawn(): WorkerLane {
     const worker = new Worker(WORKER_FILE, { workerData: { log: loggingSettings() } });
-    const slot: Slot = { worker, busy: false, dead: false };
-    // Errors outside a job (start-up failure) only mark the slot; a job reports its own.
-    worker.on('error', (e) => { slot.dead = true; log.warn({ err: e.message }, 'unpack worker failed'); });
-    worker.on('exit', () => { slot.dead = true; });
-    worker.on('message', (m: FromWorker) => { if (m.t === 'log') logRecord(m.record); });
-    this.slots.push(slot);
-    return slot;
+    const lane: WorkerLane = { worker, jobs: new Map(), dead: false, load: 0, active: 0 };
+    const gone = (why: string, cause?: Error) => {
+      lane.dead = true;
+      for (const j of [...lane.jobs.values()]) j.gone(why, cause);
+    };
+    // A failure outside any job (start-up) is logged; jobs report their own.
+    worker.on('error', (e) => {
+      if (lane.jobs.size === 0) log.warn({ err: e.message }, 'unpack worker failed');
+      gone(`failed: ${e.message}`, e);
+    });
+    worker.on('exit', (code) => gone(`exited (code ${code})`));
+    worker.on('message', (m: FromWorker) => {
+      if (m.t === 'log') logRecord(m.record);
+      else lane.jobs.get(m.id)?.message(m);
+    });
+    this.workers.push(lane);
+    this.idle(lane); // until a job holds it (prepare() may start it for nothing)
+    return lane;
   }
 }
 

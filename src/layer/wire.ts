@@ -1,7 +1,7 @@
-// Messages between the unpack pool (main thread) and an unpack worker. One job at a time
-// per worker: job, then data chunks and end (or abort); the worker acks the bytes it took
-// (so the main thread never queues more than a few MiB) and answers done or error once.
-// Log records come as 'log' messages at any time.
+// Messages between the unpack pool (main thread) and an unpack worker. A worker runs
+// several jobs at once, told apart by `id`: job, then data chunks and end (or abort); the
+// worker acks the bytes it took of each (so the main thread never queues more than a few
+// MiB per job) and answers done or error once. Log records come as 'log' messages at any time.
 import type { ErrorData } from '../errors/index.js';
 import type { LogRecord } from '../log/index.js';
 import type { SharedBudget } from './budget.js';
@@ -13,13 +13,13 @@ export interface JobOptions {
 }
 
 export type ToWorker =
-  | { t: 'job'; dir: string; expect: LayerExpectation; opts: JobOptions }
-  | { t: 'data'; chunk: Uint8Array }
-  | { t: 'end' }
-  | { t: 'abort'; message: string };
+  | { t: 'job'; id: number; dir: string; expect: LayerExpectation; opts: JobOptions }
+  | { t: 'data'; id: number; chunk: Uint8Array }
+  | { t: 'end'; id: number }
+  | { t: 'abort'; id: number; message: string };
 
 export type FromWorker =
-  | { t: 'ack'; n: number }
-  | { t: 'done'; result: ApplyResult }
-  | { t: 'error'; error: ErrorData }
+  | { t: 'ack'; id: number; n: number }
+  | { t: 'done'; id: number; result: ApplyResult }
+  | { t: 'error'; id: number; error: ErrorData }
   | { t: 'log'; record: LogRecord };

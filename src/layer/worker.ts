@@ -13,11 +13,13 @@ const port = parentPort!;
 const send = (m: FromWorker) => port.postMessage(m);
 forwardLogs((record) => send({ t: 'log', record }), (workerData as { log?: LogSettings } | undefined)?.log?.level);
 
-/** The current job's input: chunks as they arrive, handed out in order. */
+/** A job's input: chunks as they arrive, handed out in order. */
 class Feed {
   private readonly queue: Buffer[] = [];
   private ended = false;
   private wake: (() => void) | undefined;
+
+  constructor(private readonly id: number) {}
 
   push(b: Buffer): void { this.queue.push(b); this.notify(); }
   end(): void { this.ended = true; this.notify(); }
@@ -28,7 +30,7 @@ class Feed {
     for (;;) {
       const b = this.queue.shift();
       if (b) {
-        send({ t: 'ack', n: b.length });
+        send({ t: 'ack', id: this.id, n: b.length });
         yield b;
       } else if (this.ended) {
         return;
@@ -39,32 +41,32 @@ class Feed {
   }
 }
 
-let feed: Feed | undefined;
-let abort: AbortController | undefined;
+/** Jobs running in this worker; messages for a job that ended are ignored. */
+const jobs = new Map<number, { feed: Feed; abort: AbortController }>();
 
 port.on('message', (m: ToWorker) => {
+  if (m.t === 'job') {
+    const job = { feed: new Feed(m.id), abort: new AbortController() };
+    jobs.set(m.id, job);
+    const blob = Readable.from(job.feed.chunks(), { objectMode: false });
+    applyLayer(blob, m.dir, m.expect, {
+      signal: job.abort.signal,
+      ...(m.opts.userXattrs ? { userXattrs: true } : {}),
+      ...(m.opts.budget ? { budget: attachBudget(m.opts.budget) } : {}),
+    }).then(
+      (result) => send({ t: 'done', id: m.id, result }),
+      (e) => send({ t: 'error', id: m.id, error: errorData(e) }),
+    ).finally(() => jobs.delete(m.id));
+    return;
+  }
+  const job = jobs.get(m.id);
+  if (!job) return;
   switch (m.t) {
-    case 'job': {
-      const f = (feed = new Feed());
-      const ac = (abort = new AbortController());
-      const blob = Readable.from(f.chunks(), { objectMode: false });
-      applyLayer(blob, m.dir, m.expect, {
-        signal: ac.signal,
-        ...(m.opts.userXattrs ? { userXattrs: true } : {}),
-        ...(m.opts.budget ? { budget: attachBudget(m.opts.budget) } : {}),
-      }).then(
-        (result) => send({ t: 'done', result }),
-        (e) => send({ t: 'error', error: errorData(e) }),
-      ).finally(() => {
-        if (feed === f) { feed = undefined; abort = undefined; }
-      });
-      break;
-    }
-    case 'data': feed?.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength)); break;
-    case 'end': feed?.end(); break;
+    case 'data': job.feed.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength)); break;
+    case 'end': job.feed.end(); break;
     case 'abort':
-      abort?.abort(new AbortedError(m.message));
-      feed?.end();
+      job.abort.abort(new AbortedError(m.message));
+      job.feed.end();
       break;
   }
 });

@@ -27,15 +27,18 @@ export function loggingSettings(): LogSettings {
   return { ...settings };
 }
 
-export function configureLogging(opts: LogSettings): Logger {
+/** Settle how this process logs; pino itself starts with the first record that passes the level. */
+export function configureLogging(opts: LogSettings): void {
   settings = { ...opts };
-  rootLogger = makeRoot(settings);
-  return rootLogger;
+  rootLogger = undefined;
 }
+
+/** The level in force: what configureLogging said, else GROOT_LOG_LEVEL, else warn. */
+const levelOf = (opts: LogSettings): string => opts.level ?? process.env.GROOT_LOG_LEVEL ?? 'warn';
 
 function makeRoot(opts: LogSettings): Logger {
   const pino = loadPino();
-  const level = (opts.level ?? process.env.GROOT_LOG_LEVEL ?? 'warn') as LevelWithSilent;
+  const level = levelOf(opts) as LevelWithSilent;
   const dest = opts.file ? pino.destination({ dest: opts.file, append: true, mkdir: true, sync: true }) : pino.destination(2);
   return pino.pino({ level, redact: REDACT }, dest);
 }
@@ -90,9 +93,18 @@ export function logger(component: string): Logger {
   };
   return new Proxy({} as Logger, {
     get(_t, prop) {
+      // Below the level, before pino started: nothing to load (most CLI commands log nothing).
+      if (!rootLogger && typeof prop === 'string') {
+        const n = LEVELS[prop];
+        const min = LEVELS[levelOf(settings)] ?? 40;
+        if (n !== undefined && prop !== 'silent' && n < min) return noop;
+        if (prop === 'isLevelEnabled') return (level: string) => (LEVELS[level] ?? 0) >= min;
+      }
       const l = current();
       const v = (l as unknown as Record<string | symbol, unknown>)[prop];
       return typeof v === 'function' ? (v as Function).bind(l) : v;
     },
   });
 }
+
+const noop = (): void => {};

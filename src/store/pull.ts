@@ -21,9 +21,6 @@ const log = logger('store.pull');
 /** Compressed bytes between two background writebacks while layers unpack. */
 const WRITEBACK_EVERY = 32 << 20;
 
-/** Compressed size from which a layer is worth handing to an unpack worker. */
-const WORKER_MIN_BYTES = 4 << 20;
-
 /** Layers unpacked at once when the caller does not say. */
 export const DEFAULT_UNPACK_CONCURRENCY = 4;
 
@@ -112,10 +109,8 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
           ...(budget ? { budget } : {}),
           onBytes: (n) => { progress[i]!.bytesDone += n; report(); wrote(n); },
         };
-        // A large layer goes to a free worker; the rest (small layers, or no worker free)
-        // unpack here, interleaved, so no layer waits for a worker and no small layer pays
-        // for the hand-over.
-        if (pool && layer.size >= WORKER_MIN_BYTES && pool.hasFreeWorker()) return pool.apply(open, dir, expect, applyOpts);
+        // This thread or a worker, whichever has least to do (layer/pool.ts).
+        if (pool) return pool.unpack(open, dir, expect, applyOpts, layer.size);
         const blob = await open();
         try {
           return await apply(blob, dir, expect, applyOpts);
@@ -157,6 +152,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
     const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_UNPACK_CONCURRENCY);
     const slots = new Slots(concurrency);
     const width = Math.min(concurrency * 2, missing.length);
+    pool?.prepare(missing.reduce((s, i) => s + Math.max(layers[i]!.size, 0), 0));
     let next = 0;
     await Promise.all(Array.from({ length: width }, async () => {
       while (next < missing.length && !abort.signal.aborted && !opts.signal?.aborted) {
@@ -177,6 +173,8 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
       throw e;
     }
     if (opts.signal?.aborted) throw new AbortedError(`pull of ${source} aborted`);
+    // The new volumes' renames reach the disk before anything refers to them.
+    if (missing.length > 0) await store.volumes.flush();
 
     const volumes = await inheritImplicitDirs(store, metas as VolumeMeta[], opts.signal);
     const unpackedSize = volumes.reduce((s, m) => s + m.size, 0);

@@ -1,5 +1,8 @@
 // Small JSON records (one file each) written atomically: a crash leaves old or new, never half.
-import { readFile, readdir } from 'node:fs/promises';
+// Reads are synchronous calls: a record is a few hundred bytes, read in microseconds, where
+// each await of the promise API costs a thread pool round trip (behind inflate jobs while
+// layers unpack); a CLI command reads dozens.
+import { readFileSync, readdirSync } from 'node:fs';
 import { writeJsonAtomic, removeFile } from '../sys/index.js';
 import { StoreError, StoreFullError, noSpaceCode, noSpaceWords } from '../errors/index.js';
 
@@ -7,7 +10,7 @@ import { StoreError, StoreFullError, noSpaceCode, noSpaceWords } from '../errors
 export async function readRecord<T>(path: string): Promise<T | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -42,7 +45,7 @@ export async function removeRecord(path: string): Promise<void> {
 export async function listRecords(dir: string): Promise<string[]> {
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;

@@ -1,11 +1,12 @@
 // One store on disk: layout, locks and records, plus start-up repair and garbage collection.
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, chmod } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { logger } from '../log/index.js';
 import { StoreError } from '../errors/index.js';
 import { StoreLayout, STORE_DIRS, META_DIRS, INCOMPLETE } from './layout.js';
 import { StoreLocks } from './locks.js';
-import { VolumeStore, isDir } from './volumes.js';
+import { VolumeStore, isDir, isDirSync } from './volumes.js';
 import { ImageRecords, Pins } from './images.js';
 import { RootfsRecords } from './rootfs-records.js';
 import { unmountTree } from './mounts.js';
@@ -91,16 +92,22 @@ export class Store {
     for (const d of META_DIRS) await mkdirPrivate(join(root, 'meta', d));
   }
 
-  /** Remove what interrupted operations left. The caller holds the store lock exclusively. */
+  /**
+   * Remove what interrupted operations left. The caller holds the store lock exclusively.
+   * Every CLI command repairs first, so looking stays cheap however big the store: plain
+   * synchronous directory reads and stats (microseconds each, where an await costs a thread
+   * pool round trip), and no record is read but for a volume with two short links. Removing
+   * (rare) takes its time.
+   */
   async repair(): Promise<RepairReport> {
     const L = this.layout;
     const report: RepairReport = { incompleteVolumes: [], tmpEntries: [], orphanVolumeMetas: [], links: [], halfRootfs: [], orphanRootfsRecords: [] };
 
-    for (const name of await readdir(L.tmpDir)) {
+    for (const name of readdirSync(L.tmpDir)) {
       await rm(join(L.tmpDir, name), { recursive: true, force: true });
       report.tmpEntries.push(name);
     }
-    for (const name of await readdir(L.volumesDir)) {
+    for (const name of readdirSync(L.volumesDir)) {
       if (!name.includes(INCOMPLETE)) continue;
       await rm(join(L.volumesDir, name), { recursive: true, force: true });
       report.incompleteVolumes.push(name);
@@ -108,26 +115,27 @@ export class Store {
     // Temp files of atomic writes that never got renamed.
     for (const d of META_DIRS) {
       const dir = join(L.metaDir, d);
-      for (const name of await readdir(dir)) {
+      for (const name of readdirSync(dir)) {
         if (name.startsWith('.') && name.includes('.tmp-')) await rm(join(dir, name), { force: true });
       }
     }
+    const whole = new Set<string>();
     for (const key of await this.volumes.listKeys()) {
-      if (await isDir(L.volume(key))) continue;
+      if (isDirSync(L.volume(key))) { whole.add(key); continue; }
       await this.volumes.remove(key);
       report.orphanVolumeMetas.push(key);
     }
-    report.links = await this.volumes.pruneLinks();
+    report.links = await this.volumes.pruneLinks(whole);
 
     const ids = new Set(await this.rootfs.ids());
-    for (const id of await readdir(L.imagesDir)) {
+    for (const id of readdirSync(L.imagesDir)) {
       if (ids.has(id)) continue;
       log.warn({ id }, 'removing a root filesystem that was half created or half deleted');
       await this.teardown(id, L.rootfsDir(id));
       report.halfRootfs.push(id);
     }
     for (const id of ids) {
-      if (await isDir(L.rootfsDir(id))) continue;
+      if (isDirSync(L.rootfsDir(id))) continue;
       await this.rootfs.remove(id);
       report.orphanRootfsRecords.push(id);
     }

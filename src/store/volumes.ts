@@ -2,10 +2,11 @@
 // A volume is whole once `volumes/<key>` exists; it gets there only by rename from an
 // `-incomplete-` dir, after its meta record and short link were written. Start-up repair
 // removes the leftovers of any step a crash interrupted.
-import { mkdir, rename, rm, symlink, readlink, unlink, lstat, opendir } from 'node:fs/promises';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { mkdir, rename, rm, symlink, readlink, unlink, lstat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { fsyncPath, FilesystemSyncer } from '../sys/index.js';
+import { FilesystemSyncer } from '../sys/index.js';
 import { logger } from '../log/index.js';
 import { StoreError } from '../errors/index.js';
 import type { ApplyResult } from '../layer/types.js';
@@ -59,7 +60,7 @@ export class VolumeStore {
    */
   async get(chainID: string): Promise<VolumeMeta | undefined> {
     const key = digestKey(chainID);
-    if (!(await isDir(this.layout.volume(key)))) return undefined;
+    if (!isDirSync(this.layout.volume(key))) return undefined;
     return readRecord<VolumeMeta>(this.layout.volumeMeta(key));
   }
 
@@ -87,22 +88,24 @@ export class VolumeStore {
       const again = await this.get(origin.chainID);
       if (again) return { meta: again, created: false };
       const final = this.layout.volume(key);
-      if (await isDir(final)) {
+      if (isDirSync(final)) {
         // A whole volume without its record: only a hand-edited store gets here. Its
         // content is unknown, so it is replaced rather than trusted.
         log.warn({ volume: final }, 'volume without a meta record: unpacking it again');
         await discardDir(final);
       }
+      // Metadata calls here are synchronous (microseconds each; an await costs a thread
+      // pool round trip, and 40 layers make hundreds); only the unpack and the sync wait.
       const tmp = `${final}${INCOMPLETE}${randomBytes(6).toString('hex')}`;
-      await mkdir(tmp, { mode: 0o755 });
+      mkdirSync(tmp, { mode: 0o755 });
       let shortLink: string | undefined;
       let recorded = false;
       let renamed = false;
       try {
         const result = await unpack(tmp);
         const old = await this.readLeftover(key);
-        if (old) await unlinkQuiet(this.layout.link(old.shortLink));
-        shortLink = await this.makeLink(key);
+        if (old) unlinkQuietSync(this.layout.link(old.shortLink));
+        shortLink = this.makeLink(key);
         const now = new Date().toISOString();
         const implicit = result.implicitDirs ?? [];
         const meta: VolumeMeta = {
@@ -111,13 +114,13 @@ export class VolumeStore {
         };
         // The rename says "whole": the files and the record must be on disk before it, or a
         // crash could leave a volume that looks complete and holds empty files. One syncfs
-        // (shared with layers committing beside this one) covers them all.
+        // (shared with layers committing beside this one) covers them all. The rename itself
+        // is made durable by flush(), once for all the layers of a pull.
         await writeRecord(this.layout.volumeMeta(key), meta, { sync: false });
         recorded = true;
         await this.syncer.sync();
-        await rename(tmp, final);
+        renameSync(tmp, final);
         renamed = true;
-        await fsyncPath(this.layout.volumesDir);
         return { meta, created: true };
       } catch (e) {
         // Not whole: nothing of it stays (a full disk must not leave a dangling l/ link or a
@@ -125,7 +128,7 @@ export class VolumeStore {
         if (!renamed) {
           await rm(tmp, { recursive: true, force: true });
           try {
-            if (shortLink) await unlinkQuiet(this.layout.link(shortLink));
+            if (shortLink) unlinkQuietSync(this.layout.link(shortLink));
             if (recorded) await removeRecord(this.layout.volumeMeta(key));
           } catch (ce) {
             log.warn({ volume: key, err: ce }, 'could not undo a failed unpack; repair will');
@@ -142,6 +145,14 @@ export class VolumeStore {
    * Start writing unpacked data to disk now, without waiting: the sync that marks volumes
    * whole then finds little left to write, and the disk works while the CPU unpacks.
    */
+  /**
+   * Make the volumes ensure() created so far durable (their renames): before anything that
+   * must not outlive them after a crash (an image record) is written.
+   */
+  flush(): Promise<void> {
+    return this.syncer.sync();
+  }
+
   startWriteback(): void {
     this.syncer.sync().catch(() => { /* the sync before the rename reports for real */ });
   }
@@ -186,11 +197,11 @@ export class VolumeStore {
     }
   }
 
-  private async makeLink(key: string): Promise<string> {
+  private makeLink(key: string): string {
     for (let attempt = 0; ; attempt++) {
       const short = shortName();
       try {
-        await symlink(`../volumes/${key}`, this.layout.link(short));
+        symlinkSync(`../volumes/${key}`, this.layout.link(short));
         return short;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 20) throw e;
@@ -198,21 +209,32 @@ export class VolumeStore {
     }
   }
 
-  /** Short links whose volume is whole and names them; everything else in l/ is garbage. */
-  async pruneLinks(): Promise<string[]> {
-    const keep = new Set<string>();
-    for (const key of await this.listKeys()) {
-      const meta = await this.readByKey(key);
-      if (meta && (await isDir(this.layout.volume(key)))) keep.add(meta.shortLink);
+
+  /**
+   * Remove short links that no whole volume (`whole`: keys) has as its own: dangling ones,
+   * and the spare of a volume with two (a re-link interrupted before its record was written).
+   * One readlink a link; a record is read only for a volume with two links or more.
+   */
+  async pruneLinks(whole: ReadonlySet<string>): Promise<string[]> {
+    const byKey = new Map<string, string[]>();
+    const doomed: string[] = [];
+    for (const name of readdirSync(this.layout.linksDir)) {
+      const key = linkedKey(this.layout.link(name));
+      if (key !== undefined && whole.has(key)) {
+        const names = byKey.get(key);
+        if (names) names.push(name);
+        else byKey.set(key, [name]);
+      } else {
+        doomed.push(name);
+      }
     }
-    const removed: string[] = [];
-    const dir = await opendir(this.layout.linksDir);
-    for await (const ent of dir) {
-      if (keep.has(ent.name)) continue;
-      await rm(join(this.layout.linksDir, ent.name), { recursive: true, force: true });
-      removed.push(ent.name);
+    for (const [key, names] of byKey) {
+      if (names.length < 2) continue;
+      const own = (await this.readByKey(key))?.shortLink;
+      for (const n of names) if (n !== own) doomed.push(n);
     }
-    return removed;
+    for (const name of doomed) await rm(join(this.layout.linksDir, name), { recursive: true, force: true });
+    return doomed.sort();
   }
 
   /**
@@ -227,7 +249,7 @@ export class VolumeStore {
       const current = (await this.readByKey(key)) ?? meta;
       if (await this.linkOk(current.shortLink, key)) return current;
       log.warn({ volume: key }, 'short link missing: making a new one');
-      const fixed = { ...current, shortLink: await this.makeLink(key) };
+      const fixed = { ...current, shortLink: this.makeLink(key) };
       await writeRecord(this.layout.volumeMeta(key), fixed);
       return fixed;
     } finally {
@@ -283,12 +305,37 @@ export function shortName(): string {
   return s;
 }
 
+/** The volume key a short link points at (`../volumes/<key>`), if it is such a link. */
+function linkedKey(link: string): string | undefined {
+  let target: string;
+  try {
+    target = readlinkSync(link);
+  } catch {
+    return undefined; // not a symlink (or gone)
+  }
+  const m = /^\.\.\/volumes\/([^/]+)$/.exec(target);
+  return m ? m[1] : undefined;
+}
+
+export function isDirSync(path: string): boolean {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  return st !== undefined && st.isDirectory();
+}
+
 export async function isDir(path: string): Promise<boolean> {
   try {
     return (await lstat(path)).isDirectory();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
+  }
+}
+
+function unlinkQuietSync(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { openSync, closeSync } from 'node:fs';
 import { lib, check, errno } from './libc.js';
 import { SyscallError } from '../errors/index.js';
 
@@ -14,14 +14,14 @@ export interface Lock { release(): Promise<void>; }
  * leaves the store locked.
  */
 export async function lockFile(path: string, mode: 'shared' | 'exclusive'): Promise<Lock> {
-  const fh = await open(path, 'a');
+  const fd = openSync(path, 'a');
   const op = mode === 'shared' ? LOCK_SH : LOCK_EX;
   try {
     // Fast path without a thread hop.
-    if (flockFn(fh.fd, op | LOCK_NB) !== 0) {
+    if (flockFn(fd, op | LOCK_NB) !== 0) {
       if (errno() !== EWOULDBLOCK) check(-1, 'flock', path);
       await new Promise<void>((resolve, reject) => {
-        flockFn.async(fh.fd, op, (err: unknown, ret: number) => {
+        flockFn.async(fd, op, (err: unknown, ret: number) => {
           if (err) reject(err);
           else if (ret !== 0) reject(new SyscallError('flock', 5, path, 'blocking flock failed'));
           else resolve();
@@ -29,33 +29,35 @@ export async function lockFile(path: string, mode: 'shared' | 'exclusive'): Prom
       });
     }
   } catch (e) {
-    await fh.close();
+    closeSync(fd);
     throw e;
   }
-  return makeLock(fh);
+  return makeLock(fd);
 }
 
 /** Like lockFile but returns undefined instead of waiting. */
 export async function tryLockFile(path: string, mode: 'shared' | 'exclusive'): Promise<Lock | undefined> {
-  const fh = await open(path, 'a');
+  const fd = openSync(path, 'a');
   const op = (mode === 'shared' ? LOCK_SH : LOCK_EX) | LOCK_NB;
-  if (flockFn(fh.fd, op) !== 0) {
+  if (flockFn(fd, op) !== 0) {
     const e = errno();
-    await fh.close();
+    closeSync(fd);
     if (e === EWOULDBLOCK) return undefined;
     throw new SyscallError('flock', e, path, 'flock failed');
   }
-  return makeLock(fh);
+  return makeLock(fd);
 }
 
-function makeLock(fh: FileHandle): Lock {
+// The lock file is opened and closed with synchronous calls (microseconds; a CLI command
+// takes several locks, each would cost thread pool round trips).
+function makeLock(fd: number): Lock {
   let released = false;
   return {
     async release() {
       if (released) return;
       released = true;
-      flockFn(fh.fd, LOCK_UN);
-      await fh.close();
+      flockFn(fd, LOCK_UN);
+      closeSync(fd);
     },
   };
 }

@@ -1,12 +1,15 @@
 // The unpack pool (worker threads) against applyLayer on this thread: same trees, same
 // results, same errors (class, code, layer label), the blob's own error when the blob
 // fails, aborts, one budget across workers, logs reaching the main thread, and a pool
-// that keeps working after each failure. Every case checks no file descriptor is left open.
+// that keeps working after each failure; unpack() sharing layers between this thread and
+// the workers. Every case checks no file descriptor is left open.
+import { jest } from '@jest/globals';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { applyLayer, createBudget, UnpackPool } from '../../src/layer/index.js';
+import { SPAWN_MIN_BYTES } from '../../src/layer/pool.js';
 import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, UnsafeLayerError, StoreError, RegistryError } from '../../src/errors/index.js';
 import { configureLogging } from '../../src/log/index.js';
 import { tar, type TarEntry } from '../helpers/tar.js';
@@ -248,4 +251,74 @@ test('a blob that fails because of the abort (addAbortSignal) reports the abort,
   const e = await rejection(pool.apply(async () => blob, freshDir(), { label: 'layer 1/1 sha256:ab of oci:///img:big' }, { signal: ac.signal }));
   expect(e).toBeInstanceOf(AbortedError);
   expect(e.message).toBe('layer 1/1 sha256:ab of oci:///img:big: unpack aborted');
+});
+
+test('unpack() shares layers between this thread and the workers by size, this thread first on a tie', async () => {
+  const one = new UnpackPool(1);
+  const inWorker = jest.spyOn(one, 'apply');
+  try {
+    const raws = [0, 1, 2, 3].map((i) => tar([{ name: `f${i}`, content: randomBytes(1 << 20) }]));
+    const gzs = raws.map((r) => compress(r, 'gzip'));
+    one.prepare(gzs.reduce((s, g) => s + g.length, 0) + SPAWN_MIN_BYTES); // enough to start the worker
+    const dirs = raws.map(() => freshDir());
+    // Equal sizes (as declared: the balance is decided before a byte is read): here, worker, here, worker.
+    const results = await Promise.all(gzs.map((gz, i) => one.unpack(async () => streamOf(gz, 8192), dirs[i]!, { label: `L${i}`, diffID: sha256(raws[i]!) }, {}, 1 << 20)));
+    results.forEach((r, i) => expect(r.diffID).toBe(sha256(raws[i]!)));
+    expect(inWorker.mock.calls.map((c) => c[2].label).sort()).toEqual(['L1', 'L3']);
+    // A layer as big as the rest together goes where there is least: here, while the worker has two.
+    inWorker.mockClear();
+    const big = tar([{ name: 'big', content: randomBytes(2 << 20) }]);
+    const small = tar([{ name: 'small', content: 'x' }]);
+    await Promise.all([
+      one.unpack(async () => streamOf(compress(big, 'gzip'), 8192), freshDir(), { label: 'big' }, {}, 3 << 20),
+      one.unpack(async () => streamOf(small), freshDir(), { label: 'small-1' }, {}, 1 << 20),
+      one.unpack(async () => streamOf(small), freshDir(), { label: 'small-2' }, {}, 1 << 20),
+    ]);
+    expect(inWorker.mock.calls.map((c) => c[2].label).sort()).toEqual(['small-1', 'small-2']);
+  } finally {
+    await one.close();
+  }
+  await expectNoLeak();
+});
+
+test('a pull too small to repay a worker\'s start-up unpacks on this thread', async () => {
+  const p = new UnpackPool(2);
+  const inWorker = jest.spyOn(p, 'apply');
+  try {
+    p.prepare(SPAWN_MIN_BYTES - 1);
+    const raws = [0, 1, 2].map((i) => tar([{ name: `s${i}`, content: randomBytes(100_000) }]));
+    await Promise.all(raws.map((raw) => p.unpack(async () => streamOf(raw), freshDir(), { label: 'small', diffID: sha256(raw) }, {}, raw.length)));
+    expect(inWorker).not.toHaveBeenCalled();
+  } finally {
+    await p.close();
+  }
+});
+
+test('one worker unpacks several layers at once, interleaved', async () => {
+  const one = new UnpackPool(1);
+  try {
+    // Two blobs that trickle: the second starts streaming while the first is still open.
+    const raws = [0, 1].map((i) => tar([{ name: `t${i}`, content: randomBytes(300_000) }]));
+    const opened: number[] = [];
+    const ended: number[] = [];
+    const trickle = (i: number) => async () => {
+      opened.push(Date.now());
+      const gz = compress(raws[i]!, 'gzip');
+      let sent = 0;
+      return new Readable({
+        read() {
+          if (sent >= gz.length) { ended.push(Date.now()); this.push(null); return; }
+          const part = gz.subarray(sent, sent + 32768);
+          sent += part.length;
+          setTimeout(() => this.push(part), 20);
+        },
+      });
+    };
+    const results = await Promise.all([0, 1].map((i) => one.apply(trickle(i), freshDir(), { label: `T${i}`, diffID: sha256(raws[i]!) })));
+    results.forEach((r, i) => expect(r.diffID).toBe(sha256(raws[i]!)));
+    expect(Math.max(...opened)).toBeLessThan(Math.min(...ended)); // both were open at once
+  } finally {
+    await one.close();
+  }
+  await expectNoLeak();
 });

@@ -226,6 +226,10 @@ maybe('layers that unpack to more than the free space', () => {
     const store = join(work, 'store');
     await initStore({ storePath: store, sizeBytes: STORE_SIZE });
     const spy = jest.spyOn(UnpackPool.prototype, 'apply');
+    // Every layer to a worker when there is one (the balance would put some here).
+    const toWorker = jest.spyOn(UnpackPool.prototype, 'unpack').mockImplementation(function (this: UnpackPool, open, dir, expect_, opts, size) {
+      return this.apply(open, dir, expect_, opts, size);
+    });
     let engine: Engine | undefined;
     try {
       engine = await openEngine({ storePath: store, unpackWorkers: 0 });
@@ -241,8 +245,9 @@ maybe('layers that unpack to more than the free space', () => {
         failed[workers] = await engine.create({ id: 'big', source: src('big') }).then(() => 'created', (e: unknown) => e);
         await engine.close();
         engine = undefined;
-        // With a worker, the big layer (and only it) went there.
-        expect(spy.mock.calls.map((c) => c[2].label)).toEqual(workers ? [expect.stringMatching(/^layer 3\/3 /)] : []);
+        // With a worker, the big layer went there.
+        if (workers) expect(spy.mock.calls.map((c) => c[2].label)).toContainEqual(expect.stringMatching(/^layer 3\/3 /));
+        else expect(spy).not.toHaveBeenCalled();
         expect(await leftovers(store)).toEqual([]);
         expect(existsSync(join(store, 'images', 'big'))).toBe(false);
       }
@@ -255,6 +260,7 @@ maybe('layers that unpack to more than the free space', () => {
       expect((failed[1] as Error).message.replace('create file', 'write')).toBe((failed[0] as Error).message.replace('create file', 'write'));
     } finally {
       spy.mockRestore();
+      toWorker.mockRestore();
       await engine?.close();
       await deleteStore(store);
     }
