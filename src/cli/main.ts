@@ -8,4 +8,6 @@ program.description('Container images and root filesystems for one node (grootfs
 registerGrootfsCommands(program);
 registerControllerCommands(program);
 
-await program.parseAsync(process.argv);
+// Not awaited at top level: the CLI also runs as one CommonJS bundle (hack/bundle.mjs). A
+// rejection still ends the process with its error and exit code 1.
+void program.parseAsync(process.argv);

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import type { CoreV1Api, CustomObjectsApi, KubeConfig, Watch, ConfigurationOptions } from '@kubernetes/client-node';
 import { FINALIZER, GROUP, KINDS, NODE_LABEL, PLURAL, VERSION, API_VERSION, objectKey, type AnyStatus, type GrootObject, type Image, type Kind, type ObjectRef } from '../api/index.js';
 import { messageOf } from '../errors/index.js';
 import { logger } from '../log/index.js';
@@ -34,8 +34,30 @@ const STATUS_FIELDS: Record<Kind, string[]> = {
   RootFS: ['observedGeneration', 'conditions', 'path', 'mounts', 'imageDigest', 'usage', 'lastUsageTime'],
 };
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+type KubeClient = typeof import('@kubernetes/client-node');
+let kube: KubeClient | undefined;
+let mergePatch: ConfigurationOptions;
+let jsonPatch: ConfigurationOptions;
+
+/**
+ * Load @kubernetes/client-node. It is an ES module only, and the CLI runs as a CommonJS
+ * bundle (hack/bundle.mjs), which can reach it only through import(). create() calls this;
+ * whoever calls the constructor directly must have awaited it.
+ */
+export async function loadKubeClient(): Promise<KubeClient> {
+  if (!kube) {
+    const k = await import('@kubernetes/client-node');
+    mergePatch = k.setHeaderOptions('Content-Type', k.PatchStrategy.MergePatch);
+    jsonPatch = k.setHeaderOptions('Content-Type', k.PatchStrategy.JsonPatch);
+    kube = k;
+  }
+  return kube;
+}
+
+function client(): KubeClient {
+  if (!kube) throw new Error('the Kubernetes client is not loaded (await loadKubeClient() first)');
+  return kube;
+}
 
 function codeOf(e: unknown): number | undefined {
   const x = e as { code?: unknown; statusCode?: unknown };
@@ -87,6 +109,7 @@ export class KubeSource implements Source {
   private lastError?: string;
 
   static async create(o: KubeSourceOptions): Promise<KubeSource> {
+    const { KubeConfig } = await loadKubeClient();
     let kc = o.kubeConfig;
     if (!kc) {
       kc = new KubeConfig();
@@ -98,6 +121,7 @@ export class KubeSource implements Source {
   }
 
   constructor(readonly kc: KubeConfig, private readonly opts: KubeSourceOptions) {
+    const { CustomObjectsApi, CoreV1Api, Watch } = client();
     this.api = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
     this.watcher = new Watch(kc);

@@ -50,9 +50,11 @@ export function defaultWorkers(): number {
   return Math.max(0, availableParallelism() - 1);
 }
 
-// Under the test runner this file is TypeScript; workers run the compiled file (npm test builds first).
+// Under the test runner this file is TypeScript: workers run the compiled file (npm test
+// builds first). In the CLI's bundle (dist/bundle/groot.cjs) the worker is its bundled sibling.
 const here = fileURLToPath(import.meta.url);
-const WORKER_FILE = here.endsWith('.ts') ? here.replace(/\/src\/layer\/pool\.ts$/, '/dist/layer/worker.js') : new URL('./worker.js', import.meta.url);
+const WORKER_FILE = here.endsWith('.ts') ? here.replace(/\/src\/layer\/pool\.ts$/, '/dist/layer/worker.js')
+  : new URL(here.endsWith('.cjs') ? './worker.cjs' : './worker.js', import.meta.url);
 
 /** Where layers unpack; `load` is the compressed bytes its layers have still to read. */
 interface Lane { load: number; active: number }

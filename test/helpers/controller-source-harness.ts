@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
 import { PLURAL, type Kind } from '../../src/api/index.js';
 import { DropinSource } from '../../src/controller/source-dropins.js';
-import { KubeSource } from '../../src/controller/source-kube.js';
+import { KubeSource, loadKubeClient } from '../../src/controller/source-kube.js';
 import { StatusFiles } from '../../src/controller/status-files.js';
 import type { Source } from '../../src/controller/source.js';
 import { FakeApiServer } from './fake-apiserver.js';
@@ -67,6 +67,7 @@ export async function kubeHarness(node = 'node-a'): Promise<SourceHarness & { ap
   const kubeconfig = api.writeKubeconfig(join(dir, 'kubeconfig'));
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
+  await loadKubeClient();
   return {
     name: 'kube', storePath, node, api, kubeconfig,
     make: () => new KubeSource(kc, { node, resyncMs: 60_000, watchTimeoutSeconds: 30, backoffInitialMs: 50, backoffMaxMs: 300 }),
