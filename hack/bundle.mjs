@@ -5,8 +5,8 @@
 //   node hack/bundle.mjs        (npm run build runs it after tsc)
 // CommonJS, not an ES module bundle: V8 compiles an ES module's whole source eagerly
 // (measured: 0.75 s for the same bundle as ESM). Packages that are native (koffi), loaded
-// lazily by createRequire (pino, yaml, fzstd, undici's internal files) or ES-only
-// (@kubernetes/client-node) stay in node_modules. import.meta.url becomes the bundle's own
+// lazily by createRequire (pino, yaml, fzstd, undici's internal files), ES-only
+// (@kubernetes/client-node) or the controller's own (below) stay in node_modules. import.meta.url becomes the bundle's own
 // URL: dist/bundle/ sits as deep as dist/cli/, so paths made from it stay the same.
 import { build } from 'esbuild';
 import { dirname, join } from 'node:path';
@@ -18,7 +18,9 @@ const common = {
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['koffi', 'pino', 'yaml', 'fzstd', 'undici', '@kubernetes/client-node'],
+  // chokidar and prom-client are the controller's alone: left out, a CLI command does not
+  // parse their ~230 KB; the controller requires them from node_modules when it starts.
+  external: ['koffi', 'pino', 'yaml', 'fzstd', 'undici', '@kubernetes/client-node', 'chokidar', 'prom-client'],
   define: { 'import.meta.url': '__bundleUrl' },
   banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
