@@ -226,6 +226,8 @@ export class UnpackPool {
         },
         gone: (why, cause) => finish(() => reject(new StoreError(`${expect.label}: the unpack worker ${why}`, cause ? { cause } : undefined))),
       });
+      // It may have died while the blob was being opened: nothing would answer.
+      if (lane.dead) { lane.jobs.get(id)!.gone('exited before the layer reached it'); return; }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       post({ t: 'job', id, dir, expect, opts: job });
       if (opts.signal?.aborted) onAbort();

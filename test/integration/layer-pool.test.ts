@@ -322,3 +322,11 @@ test('one worker unpacks several layers at once, interleaved', async () => {
   }
   await expectNoLeak();
 });
+
+test('a worker that dies while its layer\'s blob is being opened fails that layer instead of hanging', async () => {
+  const p = new UnpackPool(1);
+  const raw = tar([{ name: 'f', content: 'x' }]);
+  const e = await rejection(p.apply(async () => { await p.close(); return streamOf(raw); }, freshDir(), { label: 'L' }));
+  expect(e).toBeInstanceOf(StoreError);
+  expect(e.message).toMatch(/^L: the unpack worker exited/);
+});
