@@ -95,6 +95,8 @@ export class LayerWriter implements TarSink {
   /** Relative paths known to be real directories made by this layer ('' is the root). */
   private readonly dirs = new Set<string>(['']);
   private readonly dirMeta = new Map<string, DirMeta>();
+  /** The mode each directory this layer made was created with. */
+  private readonly madeMode = new Map<string, number>();
   private readonly opaque = new Map<string, 'y' | 'x'>();
   private readonly whiteouts = new Set<string>();
   private file: OpenFile | undefined;
@@ -201,6 +203,17 @@ export class LayerWriter implements TarSink {
     for (const rel of order) {
       const p = this.abs(rel);
       const m = this.dirMeta.get(rel);
+      const o = this.opaque.get(rel);
+      if (m && !o && this.plainDir(rel, m)) {
+        // Made with its final mode and owner, nothing else to set: only the mtime, by path.
+        // Safe without an fd: rel and its parents are directories this layer made (a
+        // later entry that replaced one dropped everything under it from dirMeta), and
+        // the last component is not followed.
+        if (m.mtime) {
+          try { lutimensBytes(p, m.mtime, m.mtime); } catch (e) { throw failed(`${this.label}: directory ${showName(rel || '/')}: setting metadata`, e); }
+        }
+        continue;
+      }
       let fd = -1;
       try {
         // Through an fd opened with O_NOFOLLOW: whatever happens, chmod never follows a symlink.
@@ -212,7 +225,6 @@ export class LayerWriter implements TarSink {
           fchmodSync(fd, m.mode);
           if (m.xattrs.length > 0) this.setXattrs(p, m.xattrs, undefined, true, rel);
         }
-        const o = this.opaque.get(rel);
         if (o) lsetxattrBytes(p, this.xattrPrefix + 'opaque', Buffer.from(o));
         if (m?.mtime) futimens(fd, m.mtime, m.mtime);
       } catch (e) {
@@ -260,14 +272,14 @@ export class LayerWriter implements TarSink {
   private createDir(rel: string, h: TarHeader): void {
     const p = this.abs(rel);
     try {
-      mkdirSync(p, 0o700);
+      this.mkdir(rel, p, h.mode);
     } catch (e) {
       if (!isExists(e)) throw this.sysError(h, 'mkdir', e);
       const wasWhiteout = this.whiteouts.has(rel);
       if (!lstatSync(p).isDirectory()) {
         this.remove(rel);
         if (wasWhiteout) this.opaque.set(rel, 'y');
-        try { mkdirSync(p, 0o700); } catch (e2) { throw this.sysError(h, 'mkdir', e2); }
+        try { this.mkdir(rel, p, h.mode); } catch (e2) { throw this.sysError(h, 'mkdir', e2); }
       }
     }
     this.dirs.add(rel);
@@ -399,7 +411,7 @@ export class LayerWriter implements TarSink {
           this.opaque.set(rel, 'y');
         }
         try {
-          mkdirSync(this.abs(rel), 0o700);
+          this.mkdir(rel, this.abs(rel), IMPLICIT_DIR.mode);
         } catch (e) {
           throw this.sysError(h, `mkdir ${showName(rel)}`, e);
         }
@@ -433,8 +445,28 @@ export class LayerWriter implements TarSink {
     const drop = (k: string) => k === rel || k.startsWith(under);
     for (const k of this.dirs) if (drop(k)) this.dirs.delete(k);
     for (const k of this.dirMeta.keys()) if (drop(k)) this.dirMeta.delete(k);
+    for (const k of this.madeMode.keys()) if (drop(k)) this.madeMode.delete(k);
     for (const k of this.opaque.keys()) if (drop(k)) this.opaque.delete(k);
     for (const k of this.whiteouts) if (drop(k)) this.whiteouts.delete(k);
+  }
+
+  /**
+   * mkdir with the final mode when it lets the owner in (rwx) and mkdir can give it (no
+   * special bits, nothing the umask takes): then finish() has no chmod to do. Otherwise
+   * 0700, so a 0555 directory still receives its files; finish() sets the mode.
+   */
+  private mkdir(rel: string, p: Buffer, mode: number): void {
+    const made = (mode & 0o700) === 0o700 && createdWithMode(mode) ? mode & 0o777 : 0o700;
+    mkdirSync(p, made);
+    this.madeMode.set(rel, made);
+  }
+
+  /** Whether a directory already has all its metadata but the mtime. */
+  private plainDir(rel: string, m: DirMeta): boolean {
+    if (m.xattrs.length > 0 || this.madeMode.get(rel) !== m.mode) return false;
+    const uid = this.opts.mapUid ? this.opts.mapUid(m.uid) : m.uid;
+    const gid = this.opts.mapGid ? this.opts.mapGid(m.gid) : m.gid;
+    return uid === this.euid && gid === this.egid;
   }
 
   private lstat(rel: string) {

@@ -41,11 +41,18 @@ const times = Buffer.alloc(32);
 
 function timespecs(atime: Timespec, mtime: Timespec): Buffer {
   const b = times;
-  b.writeBigInt64LE(BigInt(atime.sec), 0);
-  b.writeBigInt64LE(BigInt(atime.nsec), 8);
-  b.writeBigInt64LE(BigInt(mtime.sec), 16);
-  b.writeBigInt64LE(BigInt(mtime.nsec), 24);
+  int64(b, atime.sec, 0);
+  int64(b, atime.nsec, 8);
+  int64(b, mtime.sec, 16);
+  int64(b, mtime.nsec, 24);
   return b;
+}
+
+/** A whole number (|n| < 2^53) as a little-endian int64, without a BigInt per call. */
+function int64(b: Buffer, n: number, at: number): void {
+  const hi = Math.floor(n / 4294967296);
+  b.writeUInt32LE(n - hi * 4294967296, at);
+  b.writeInt32LE(hi, at + 4);
 }
 
 /** Set atime and mtime of `path` itself (a symlink is not followed). */

@@ -53,6 +53,9 @@ const everyType: TarEntry[] = [
   { name: 'bin/sgid', content: 'sgid', mode: 0o2755, uid: 1000, gid: 50 },
   { name: 'bin/suid-owned', content: 'suid', mode: 0o6750, uid: 1234, gid: 4321 },
   { name: 'tmp/', type: 'dir', mode: 0o1777 },
+  { name: 'grp/', type: 'dir', mode: 0o775, mtime: 1600000000 }, // more than mkdir gives under umask 022
+  { name: 'grp/f', content: 'g' },
+  { name: 'etc/conf.d/', type: 'dir', mode: 0o750, mtime: 1200000000 },
   { name: 'ro/', type: 'dir', mode: 0o555, mtime: 1400000000 },
   { name: 'ro/inside', content: 'x', mode: 0o444 },
   { name: 'ro/sub/', type: 'dir', mode: 0o500, uid: 33, gid: 34, mtime: 1300000000 },
@@ -120,6 +123,8 @@ describe('applyLayer: entries and attributes', () => {
   test('directories: modes incl. sticky, owners and mtimes are applied after their children', () => {
     expect(tree.get('')).toMatchObject({ mode: 0o755, mtimeNs: 1000000000n * NS });
     expect(tree.get('tmp')).toMatchObject({ type: 'dir', mode: 0o1777 });
+    expect(tree.get('grp')).toMatchObject({ type: 'dir', mode: 0o775, mtimeNs: 1600000000n * NS });
+    expect(tree.get('etc/conf.d')).toMatchObject({ type: 'dir', mode: 0o750, uid: 0, mtimeNs: 1200000000n * NS });
     expect(tree.get('ro')).toMatchObject({ mode: 0o555, mtimeNs: 1400000000n * NS });
     expect(tree.get('ro/inside')).toMatchObject({ mode: 0o444 });
     expect(tree.get('ro/sub')).toMatchObject({ mode: 0o500, uid: 33, gid: 34, mtimeNs: 1300000000n * NS });
