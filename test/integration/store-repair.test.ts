@@ -50,6 +50,11 @@ async function makeDebris(): Promise<{ halfRoot: string; orphanKey: string }> {
   writeFileSync(S('meta', 'volumes', `${orphanKey}.json`), JSON.stringify({ chainID: `sha256:${orphanKey}`, shortLink: 'ORPHAN0000', size: 1 }));
   // A dangling link and an interrupted atomic write.
   symlinkSync('../volumes/nothing', S('l', 'DANGLING00'));
+  // A re-link interrupted before its record was written: a whole volume with a spare link.
+  const wholeKey = readdirSync(S('volumes')).find((v) => !v.includes('-incomplete-'))!;
+  symlinkSync(`../volumes/${wholeKey}`, S('l', 'SPARE00000'));
+  // Something in l/ that is not a link at all.
+  writeFileSync(S('l', 'NOTALINK00'), 'x');
   writeFileSync(S('meta', 'images', '.x.json.tmp-abcdef'), '{');
   // A rootfs whose create died after mounting but before its record (mounted!), and one
   // whose delete died after removing the record.
@@ -76,7 +81,10 @@ test('opening the store removes every kind of debris and keeps what is whole', a
     expect(readdirSync(S('volumes')).sort()).toEqual(volsBefore);
     expect(readdirSync(S('tmp'))).toEqual([]);
     expect(existsSync(S('meta', 'volumes', `${orphanKey}.json`))).toBe(false);
-    expect(readdirSync(S('l')).sort()).toHaveLength(2);
+    // One link per whole volume, the one its record names.
+    const ownLinks = readdirSync(S('meta', 'volumes')).map((f) => JSON.parse(readFileSync(S('meta', 'volumes', f), 'utf8')).shortLink as string).sort();
+    expect(readdirSync(S('l')).sort()).toEqual(ownLinks);
+    expect(ownLinks).toHaveLength(2);
     for (const l of readdirSync(S('l'))) expect(lstatSync(S('l', l)).isSymbolicLink()).toBe(true);
     expect(readdirSync(S('meta', 'images')).filter((n) => n.startsWith('.'))).toEqual([]);
     expect(await mounted(halfRoot)).toBe(false);
