@@ -330,3 +330,27 @@ test('a worker that dies while its layer\'s blob is being opened fails that laye
   expect(e).toBeInstanceOf(StoreError);
   expect(e.message).toMatch(/^L: the unpack worker exited/);
 });
+
+test('a worker that died is left out of the balance and replaced by the next prepare()', async () => {
+  const p = new UnpackPool(1);
+  const inWorker = jest.spyOn(p, 'apply');
+  try {
+    p.prepare(SPAWN_MIN_BYTES);
+    // Reach in to kill the worker, as an out-of-memory kill would.
+    const lane = (p as unknown as { workers: { worker: { terminate(): Promise<number> }; dead: boolean }[] }).workers[0]!;
+    await lane.worker.terminate();
+    for (let i = 0; i < 50 && !lane.dead; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(lane.dead).toBe(true);
+    const raws = [0, 1].map((i) => tar([{ name: `r${i}`, content: randomBytes(50_000) }]));
+    // With the only worker dead, both unpack here.
+    await Promise.all(raws.map((raw) => p.unpack(async () => streamOf(raw), freshDir(), { label: 'here', diffID: sha256(raw) }, {}, 1 << 20)));
+    expect(inWorker).not.toHaveBeenCalled();
+    // The next pull starts a new one, and it takes its share.
+    p.prepare(SPAWN_MIN_BYTES);
+    const results = await Promise.all(raws.map((raw, i) => p.unpack(async () => streamOf(raw), freshDir(), { label: `again-${i}`, diffID: sha256(raw) }, {}, 1 << 20)));
+    results.forEach((r, i) => expect(r.diffID).toBe(sha256(raws[i]!)));
+    expect(inWorker.mock.calls.map((c) => c[2].label)).toEqual(['again-1']);
+  } finally {
+    await p.close();
+  }
+});
