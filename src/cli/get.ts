@@ -61,7 +61,11 @@ export async function getObjects(storePath: string, kindArg: string, name: strin
   const ns = o.namespace ?? 'default';
   let stderr = '';
   const problems = await files.readProblems();
-  for (const p of problems?.problems ?? []) stderr += `Warning: ${p.where}: ${p.message}\n`;
+  for (const p of problems?.problems ?? []) {
+    // The object, when the problem names one its message does not ("defined again: ...").
+    const what = p.object && !p.message.startsWith(p.object) ? `${p.object}: ` : '';
+    stderr += `Warning: ${p.where}: ${what}${p.message}\n`;
+  }
   if (name) {
     const obj = await files.readObject(kind, ns, name);
     if (!obj) return { stdout: '', stderr: stderr + `Error from server (NotFound): ${kind === 'Image' ? 'images' : 'rootfses'}.groot.dev "${name}" not found\n`, exitCode: 1 };

@@ -129,6 +129,7 @@ describe('controller over drop-ins (fake engine)', () => {
     expect((await status<ImageStatus>('Image', 'base'))?.digest).toBe('sha256:' + 'a'.repeat(64)); // the first file wins
     const out = await getObjects(store, 'images', undefined, {});
     expect(out.stderr).toMatch(/^Warning: .*a\.yaml \(document 2\)/m);
+    expect(out.stderr).toContain(`Warning: ${join(dropins, 'b.yaml')}: Image default/base: defined again: already defined in`);
   });
 
   test('relative sources resolve against the drop-in file; objects for other nodes are ignored', async () => {
