@@ -6,7 +6,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GROOT=(node "$REPO/bin/groot.js")
-[ -f "$REPO/dist/cli/main.js" ] || (cd "$REPO" && npm run --silent build)
+[ -f "$REPO/dist/bundle/groot.cjs" ] || (cd "$REPO" && npm run --silent build)
 
 if [ "$(id -u)" != 0 ]; then
   echo "demo: run as root (mounting overlay filesystems needs it)" >&2

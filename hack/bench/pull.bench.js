@@ -61,7 +61,7 @@ for (const [bin, pkg] of [['docker-registry', 'docker-registry'], ['skopeo', 'sk
   if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) { console.error(`bench: ${bin} is missing (apt-get install ${pkg}; hack/install.sh does)`); process.exit(1); }
 }
 if (process.getuid?.() !== 0) { console.error('bench: run as root (overlay mounts)'); process.exit(1); }
-if (!existsSync(join(repo, 'dist', 'cli', 'main.js'))) run('npm', ['run', '--silent', 'build'], 'build', { cwd: repo });
+if (!existsSync(join(repo, 'dist', 'bundle', 'groot.cjs'))) run('npm', ['run', '--silent', 'build'], 'build', { cwd: repo });
 
 /** containerd with everything of its own under dir; resolves once it answers. */
 async function startContainerd(dir) {

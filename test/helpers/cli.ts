@@ -1,4 +1,4 @@
-// Run the real built CLI (`node bin/groot.js`, from dist/) as a child process.
+// Run the real built CLI (`node bin/groot.js`, the bundle in dist/bundle/) as a child process.
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
