@@ -98,6 +98,12 @@ export function noSpaceWords(code: 'ENOSPC' | 'EDQUOT'): string {
   return code === 'EDQUOT' ? "disk quota exceeded on the store's filesystem" : "no space left on the store's filesystem";
 }
 
+/** "`what` failed: no space left ..." when `e` is a full filesystem, else undefined. */
+export function storeFullError(what: string, e: unknown): StoreFullError | undefined {
+  const code = noSpaceCode(e);
+  return code ? new StoreFullError(`${what} failed: ${noSpaceWords(code)}`, { cause: e }) : undefined;
+}
+
 export class QuotaError extends GrootError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('GROOT_QUOTA', message, options);

@@ -47,7 +47,7 @@ import {
 } from 'node:fs';
 import { mknodBytes, lsetxattrBytes, lutimensBytes, futimens, type Timespec } from '../sys/bytepath.js';
 import { S_IFCHR, S_IFBLK, S_IFIFO } from '../sys/mknod.js';
-import { UnsafeLayerError, InvalidLayerError, StoreError, StoreFullError, SyscallError, noSpaceCode, noSpaceWords } from '../errors/index.js';
+import { UnsafeLayerError, InvalidLayerError, StoreError, StoreFullError, SyscallError, storeFullError } from '../errors/index.js';
 import type { TarHeader, TarSink } from './tar-reader.js';
 import { splitEntryName, showName, WHITEOUT_PREFIX, OPAQUE_MARKER, AUFS_META_PREFIX } from './paths.js';
 import { XattrFilter } from './xattr-policy.js';
@@ -204,13 +204,14 @@ export class LayerWriter implements TarSink {
       const p = this.abs(rel);
       const m = this.dirMeta.get(rel);
       const o = this.opaque.get(rel);
+      const what = `${this.label}: directory ${showName(rel || '/')}: setting metadata`;
       if (m && !o && this.plainDir(rel, m)) {
         // Made with its final mode and owner, nothing else to set: only the mtime, by path.
         // Safe without an fd: rel and its parents are directories this layer made (a
         // later entry that replaced one dropped everything under it from dirMeta), and
         // the last component is not followed.
         if (m.mtime) {
-          try { lutimensBytes(p, m.mtime, m.mtime); } catch (e) { throw failed(`${this.label}: directory ${showName(rel || '/')}: setting metadata`, e); }
+          try { lutimensBytes(p, m.mtime, m.mtime); } catch (e) { throw failed(what, e); }
         }
         continue;
       }
@@ -219,8 +220,7 @@ export class LayerWriter implements TarSink {
         // Through an fd opened with O_NOFOLLOW: whatever happens, chmod never follows a symlink.
         fd = openSync(p, O_DIR);
         if (m) {
-          const uid = this.opts.mapUid ? this.opts.mapUid(m.uid) : m.uid;
-          const gid = this.opts.mapGid ? this.opts.mapGid(m.gid) : m.gid;
+          const { uid, gid } = this.owner(m);
           if (uid !== this.euid || gid !== this.egid) fchownSync(fd, uid, gid);
           fchmodSync(fd, m.mode);
           if (m.xattrs.length > 0) this.setXattrs(p, m.xattrs, undefined, true, rel);
@@ -228,7 +228,7 @@ export class LayerWriter implements TarSink {
         if (o) lsetxattrBytes(p, this.xattrPrefix + 'opaque', Buffer.from(o));
         if (m?.mtime) futimens(fd, m.mtime, m.mtime);
       } catch (e) {
-        throw failed(`${this.label}: directory ${showName(rel || '/')}: setting metadata`, e);
+        throw failed(what, e);
       } finally {
         if (fd >= 0) closeSync(fd);
       }
@@ -464,8 +464,7 @@ export class LayerWriter implements TarSink {
   /** Whether a directory already has all its metadata but the mtime. */
   private plainDir(rel: string, m: DirMeta): boolean {
     if (m.xattrs.length > 0 || this.madeMode.get(rel) !== m.mode) return false;
-    const uid = this.opts.mapUid ? this.opts.mapUid(m.uid) : m.uid;
-    const gid = this.opts.mapGid ? this.opts.mapGid(m.gid) : m.gid;
+    const { uid, gid } = this.owner(m);
     return uid === this.euid && gid === this.egid;
   }
 
@@ -477,7 +476,8 @@ export class LayerWriter implements TarSink {
     return Buffer.from(rel === '' ? this.root : this.root + '/' + rel, 'latin1');
   }
 
-  private owner(h: TarHeader): { uid: number; gid: number } {
+  /** The host owner of an entry or a directory (mapped in a rootless store). */
+  private owner(h: { uid: number; gid: number }): { uid: number; gid: number } {
     return {
       uid: this.opts.mapUid ? this.opts.mapUid(h.uid) : h.uid,
       gid: this.opts.mapGid ? this.opts.mapGid(h.gid) : h.gid,
@@ -506,9 +506,7 @@ export class LayerWriter implements TarSink {
 
 /** `what` failed: a full filesystem in words (the path of an unpack dir says nothing), else the error's text. */
 function failed(what: string, e: unknown): StoreError | StoreFullError {
-  const full = noSpaceCode(e);
-  if (full) return new StoreFullError(`${what} failed: ${noSpaceWords(full)}`, { cause: e });
-  return new StoreError(`${what} failed: ${(e as Error).message}`, { cause: e });
+  return storeFullError(what, e) ?? new StoreError(`${what} failed: ${(e as Error).message}`, { cause: e });
 }
 
 const ENOTSUP = 95;

@@ -49,7 +49,7 @@ export interface LogRecord { level: string; bindings: Record<string, unknown>; o
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 
 /** In a worker thread: log through `post` (to the main thread) records at `level` and above. */
-export function forwardLogs(post: (r: LogRecord) => void, level = settings.level ?? process.env.GROOT_LOG_LEVEL ?? 'warn'): void {
+export function forwardLogs(post: (r: LogRecord) => void, level = levelOf(settings)): void {
   rootLogger = forwarder(post, LEVELS[level] ?? 40, {});
 }
 

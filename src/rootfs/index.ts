@@ -12,8 +12,8 @@ export interface EngineOptions {
   /** Quota backend to use: detected from the store's filesystem when left out. */
   quota?: 'xfs' | 'btrfs' | 'none';
   /**
-   * Worker threads that unpack large layers; 0 = every layer unpacks on this thread.
-   * Default: GROOT_UNPACK_WORKERS, else one per CPU but one (layer/pool.ts says why).
+   * Worker threads that unpack layers beside this thread; 0 = every layer unpacks here.
+   * Default: GROOT_UNPACK_WORKERS, else one per CPU but one (layer/pool.ts says how they share).
    */
   unpackWorkers?: number;
 }

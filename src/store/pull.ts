@@ -13,7 +13,6 @@ import { AbortedError, InvalidImageError, QuotaExceededError, isGrootError } fro
 import { logger } from '../log/index.js';
 import type { Store } from './store.js';
 import type { VolumeMeta } from './volumes.js';
-import type { ImageRecord } from './images.js';
 import { inheritImplicitDirs } from './inherit.js';
 
 const log = logger('store.pull');
@@ -200,7 +199,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
   }
 }
 
-interface StoredImage { resolved: ResolvedImage; record: ImageRecord; volumes: VolumeMeta[] }
+interface StoredImage { resolved: ResolvedImage; volumes: VolumeMeta[] }
 
 /**
  * The store's image for a manifest digest, when its record and every volume are there
@@ -213,7 +212,7 @@ async function storedImage(store: Store, source: string, digest: string): Promis
   if (metas.some((m) => !m)) return undefined;
   const volumes = metas as VolumeMeta[];
   const layers = volumes.map((m) => ({ digest: m.digest, diffID: m.diffID, size: 0, mediaType: '', chainID: m.chainID, verifiable: true }));
-  return { resolved: { source, digest: record.digest, config: record.config, layers, compressedSize: record.compressedSize }, record, volumes };
+  return { resolved: { source, digest: record.digest, config: record.config, layers, compressedSize: record.compressedSize }, volumes };
 }
 
 /** The manifest digest a docker:// or oci: source pins, if it does. */

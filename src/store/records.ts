@@ -4,7 +4,7 @@
 // layers unpack); a CLI command reads dozens.
 import { readFileSync, readdirSync } from 'node:fs';
 import { writeJsonAtomic, removeFile } from '../sys/index.js';
-import { StoreError, StoreFullError, noSpaceCode, noSpaceWords } from '../errors/index.js';
+import { StoreError, storeFullError } from '../errors/index.js';
 
 /** The parsed record, or undefined when there is none. A corrupt record is an error naming it. */
 export async function readRecord<T>(path: string): Promise<T | undefined> {
@@ -30,9 +30,7 @@ export async function writeRecord(path: string, value: unknown, opts: { sync?: b
   try {
     await writeJsonAtomic(path, value, opts);
   } catch (e) {
-    const full = noSpaceCode(e);
-    if (full) throw new StoreFullError(`store record ${path}: write failed: ${noSpaceWords(full)}`, { cause: e });
-    throw e;
+    throw storeFullError(`store record ${path}: write`, e) ?? e;
   }
 }
 

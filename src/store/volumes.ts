@@ -3,7 +3,7 @@
 // `-incomplete-` dir, after its meta record and short link were written. Start-up repair
 // removes the leftovers of any step a crash interrupted.
 import { lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
-import { mkdir, rename, rm, symlink, readlink, unlink, lstat } from 'node:fs/promises';
+import { rename, rm, readlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FilesystemSyncer } from '../sys/index.js';
@@ -104,7 +104,7 @@ export class VolumeStore {
       try {
         const result = await unpack(tmp);
         const old = await this.readLeftover(key);
-        if (old) unlinkQuietSync(this.layout.link(old.shortLink));
+        if (old) unlinkQuiet(this.layout.link(old.shortLink));
         shortLink = this.makeLink(key);
         const now = new Date().toISOString();
         const implicit = result.implicitDirs ?? [];
@@ -128,7 +128,7 @@ export class VolumeStore {
         if (!renamed) {
           await rm(tmp, { recursive: true, force: true });
           try {
-            if (shortLink) unlinkQuietSync(this.layout.link(shortLink));
+            if (shortLink) unlinkQuiet(this.layout.link(shortLink));
             if (recorded) await removeRecord(this.layout.volumeMeta(key));
           } catch (ce) {
             log.warn({ volume: key, err: ce }, 'could not undo a failed unpack; repair will');
@@ -142,10 +142,6 @@ export class VolumeStore {
   }
 
   /**
-   * Start writing unpacked data to disk now, without waiting: the sync that marks volumes
-   * whole then finds little left to write, and the disk works while the CPU unpacks.
-   */
-  /**
    * Make the volumes ensure() created so far durable (their renames): before anything that
    * must not outlive them after a crash (an image record) is written.
    */
@@ -153,6 +149,10 @@ export class VolumeStore {
     return this.syncer.sync();
   }
 
+  /**
+   * Start writing unpacked data to disk now, without waiting: the sync that marks volumes
+   * whole then finds little left to write, and the disk works while the CPU unpacks.
+   */
   startWriteback(): void {
     this.syncer.sync().catch(() => { /* the sync before the rename reports for real */ });
   }
@@ -182,7 +182,7 @@ export class VolumeStore {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    if (meta) await unlinkQuiet(this.layout.link(meta.shortLink));
+    if (meta) unlinkQuiet(this.layout.link(meta.shortLink));
     await removeRecord(this.layout.volumeMeta(key));
     if (renamed) await rm(doomed, { recursive: true, force: true });
   }
@@ -323,25 +323,12 @@ export function isDirSync(path: string): boolean {
 }
 
 export async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await lstat(path)).isDirectory();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
+  return isDirSync(path);
 }
 
-function unlinkQuietSync(path: string): void {
+function unlinkQuiet(path: string): void {
   try {
     unlinkSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-}
-
-async function unlinkQuiet(path: string): Promise<void> {
-  try {
-    await unlink(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }

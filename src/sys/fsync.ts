@@ -70,8 +70,7 @@ export async function fsyncPath(path: string): Promise<void> {
  * before it may leave the file empty or missing.
  */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, opts: { sync?: boolean } = {}): Promise<void> {
-  const sync = opts.sync ?? true;
-  if (!sync) return writeFileAtomicNow(path, data, mode);
+  if (opts.sync === false) return writeFileAtomicNow(path, data, mode);
   const dir = dirname(path);
   const made = await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
@@ -79,7 +78,7 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
   try {
     try {
       await fh.writeFile(data);
-      if (sync) await fh.sync();
+      await fh.sync();
     } finally {
       await fh.close();
     }
@@ -90,10 +89,8 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
     await rm(tmp, { force: true }).catch(() => {});
     throw e;
   }
-  if (sync) {
-    await fsyncPath(dir);
-    if (made) await fsyncMadeDirs(made, dir);
-  }
+  await fsyncPath(dir);
+  if (made) await fsyncMadeDirs(made, dir);
 }
 
 /**

@@ -38,6 +38,24 @@ function freshDir(): string {
   return d;
 }
 
+/**
+ * `buf` as a slow blob: a `chunk`-byte part every `delayMs`. `sent()` says how far it got;
+ * `onPart(sent)` runs as each part goes, `onEnd` when the last has.
+ */
+function trickle(buf: Buffer, chunk: number, delayMs: number, hooks: { onPart?: (sent: number) => void; onEnd?: () => void } = {}): Readable & { sent: () => number } {
+  let sent = 0;
+  const r = new Readable({
+    read() {
+      if (sent >= buf.length) { hooks.onEnd?.(); this.push(null); return; }
+      const part = buf.subarray(sent, sent + chunk);
+      sent += part.length;
+      hooks.onPart?.(sent);
+      setTimeout(() => this.push(part), delayMs);
+    },
+  });
+  return Object.assign(r, { sent: () => sent });
+}
+
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try { await p; } catch (e) { return e as Error; }
   throw new Error('expected a rejection');
@@ -143,19 +161,10 @@ test('a blob that fails midway rejects naming the layer, after the worker stoppe
 test('abort stops the worker and the read; the pool goes on', async () => {
   const ac = new AbortController();
   const gz = compress(tar([{ name: 'f', content: randomBytes(4 << 20) }]), 'gzip');
-  let pushed = 0;
-  const blob = new Readable({
-    read() {
-      if (pushed >= gz.length) { this.push(null); return; }
-      const part = gz.subarray(pushed, pushed + 16384);
-      pushed += part.length;
-      if (pushed > 100_000) ac.abort();
-      setTimeout(() => this.push(part), 1);
-    },
-  });
+  const blob = trickle(gz, 16384, 1, { onPart: (sent) => { if (sent > 100_000) ac.abort(); } });
   const e = await rejection(pool.apply(async () => blob, freshDir(), { label: 'layer 2/2 x' }, { signal: ac.signal }));
   expect(e).toBeInstanceOf(AbortedError);
-  expect(pushed).toBeLessThan(gz.length);
+  expect(blob.sent()).toBeLessThan(gz.length);
   expect(blob.destroyed).toBe(true);
   // Already aborted: open is never called.
   let opened = false;
@@ -216,21 +225,13 @@ test('a layer that fails while its blob still streams does not disturb the next 
   const one = new UnpackPool(1);
   try {
     const bad = Buffer.concat([tar([{ name: '../escape', content: 'x' }]).subarray(0, 1024), randomBytes(4 << 20)]);
-    let sent = 0;
-    const slow = new Readable({
-      read() {
-        if (sent >= bad.length) { this.push(null); return; }
-        const part = bad.subarray(sent, sent + 65536);
-        sent += part.length;
-        setTimeout(() => this.push(part), 5);
-      },
-    });
+    const slow = trickle(bad, 65536, 5);
     const raw = tar([{ name: 'next', content: randomBytes(300_000) }]);
     const first = rejection(one.apply(async () => slow, freshDir(), { label: 'first' }));
     const second = one.apply(async () => streamOf(compress(raw, 'gzip'), 4096), freshDir(), { label: 'second', diffID: sha256(raw) });
     expect(await first).toBeInstanceOf(UnsafeLayerError);
     await expect(second).resolves.toMatchObject({ diffID: sha256(raw) });
-    expect(sent).toBeLessThan(bad.length); // the failed blob was not read to its end
+    expect(slow.sent()).toBeLessThan(bad.length); // the failed blob was not read to its end
   } finally {
     await one.close();
   }
@@ -239,15 +240,7 @@ test('a layer that fails while its blob still streams does not disturb the next 
 test('a blob that fails because of the abort (addAbortSignal) reports the abort, naming the layer', async () => {
   const ac = new AbortController();
   const gz = compress(tar([{ name: 'f', content: randomBytes(2 << 20) }]), 'gzip');
-  let sent = 0;
-  const blob = addAbortSignal(ac.signal, new Readable({
-    read() {
-      const part = gz.subarray(sent, sent + 16384);
-      sent += part.length;
-      if (sent > 100_000) ac.abort();
-      setTimeout(() => this.push(part.length ? part : null), 1);
-    },
-  }));
+  const blob = addAbortSignal(ac.signal, trickle(gz, 16384, 1, { onPart: (sent) => { if (sent > 100_000) ac.abort(); } }));
   const e = await rejection(pool.apply(async () => blob, freshDir(), { label: 'layer 1/1 sha256:ab of oci:///img:big' }, { signal: ac.signal }));
   expect(e).toBeInstanceOf(AbortedError);
   expect(e.message).toBe('layer 1/1 sha256:ab of oci:///img:big: unpack aborted');
@@ -301,20 +294,11 @@ test('one worker unpacks several layers at once, interleaved', async () => {
     const raws = [0, 1].map((i) => tar([{ name: `t${i}`, content: randomBytes(300_000) }]));
     const opened: number[] = [];
     const ended: number[] = [];
-    const trickle = (i: number) => async () => {
+    const open = (i: number) => async () => {
       opened.push(Date.now());
-      const gz = compress(raws[i]!, 'gzip');
-      let sent = 0;
-      return new Readable({
-        read() {
-          if (sent >= gz.length) { ended.push(Date.now()); this.push(null); return; }
-          const part = gz.subarray(sent, sent + 32768);
-          sent += part.length;
-          setTimeout(() => this.push(part), 20);
-        },
-      });
+      return trickle(compress(raws[i]!, 'gzip'), 32768, 20, { onEnd: () => ended.push(Date.now()) });
     };
-    const results = await Promise.all([0, 1].map((i) => one.apply(trickle(i), freshDir(), { label: `T${i}`, diffID: sha256(raws[i]!) })));
+    const results = await Promise.all([0, 1].map((i) => one.apply(open(i), freshDir(), { label: `T${i}`, diffID: sha256(raws[i]!) })));
     results.forEach((r, i) => expect(r.diffID).toBe(sha256(raws[i]!)));
     expect(Math.max(...opened)).toBeLessThan(Math.min(...ended)); // both were open at once
   } finally {

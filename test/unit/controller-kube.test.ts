@@ -123,6 +123,14 @@ describe('Kubernetes source', () => {
     await writeFile(join(dir, 'rootfs.tar'), '');
     return { dir, source: `oci://${dir}/img:v1`, tarball: `${dir}/rootfs.tar` };
   };
+  /** A local image the fake engine can pull, and an Image `base` naming it. */
+  const localBase = async () => {
+    const local = await localImage();
+    const engine = new FakeEngine(h.storePath);
+    engine.images.set(local.source, { digest: D1, layers: 1, size: 10 });
+    h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: local.source } });
+    return { local, engine };
+  };
   const readyOf = (plural: string, name: string) => h.api.get('groot.dev', plural, 'default', name)?.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
 
   test('a local source no --local-source-dir allows: Ready False and a Warning Event on the object (once, not every resync), never a pull', async () => {
@@ -154,10 +162,7 @@ describe('Kubernetes source', () => {
   });
 
   test('an Image pulled under a wider policy is refused after a restart with a narrower one, without pulling again', async () => {
-    const local = await localImage();
-    const engine = new FakeEngine(h.storePath);
-    engine.images.set(local.source, { digest: D1, layers: 1, size: 10 });
-    h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: local.source } });
+    const { local, engine } = await localBase();
     const first = new Controller({ engine, source: h.make(), sourcePolicy: { localSourceDirs: [local.dir] } });
     await first.start();
     await waitFor('pulled', () => readyOf('images', 'base')?.reason === 'Pulled');
@@ -172,10 +177,7 @@ describe('Kubernetes source', () => {
   });
 
   test('a RootFS checks the source it reads itself: an Image whose status says Ready does not carry a refused path through', async () => {
-    const local = await localImage();
-    const engine = new FakeEngine(h.storePath);
-    engine.images.set(local.source, { digest: D1, layers: 1, size: 10 });
-    h.api.create('groot.dev', 'images', { metadata: { name: 'base', labels }, spec: { source: local.source } });
+    const { local, engine } = await localBase();
     // Status written by someone else (status is a separate RBAC grant), and the controller's own status writes failing.
     h.api.updateStatus('groot.dev', 'images', 'default', 'base', {
       observedGeneration: 1, digest: D1,
