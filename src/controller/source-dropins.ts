@@ -263,10 +263,7 @@ export class DropinSource implements Source {
         sig = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while scanning
-        const prev = this.fileStates.get(f);
-        const message = `cannot read: ${messageOf(e)}`;
-        if (prev?.problems[0]?.message !== message) log.warn({ file: f, err: messageOf(e) }, 'drop-in file cannot be read: keeping the objects it held before');
-        next.set(f, { sig: '', objects: this.previousObjects(f, prev), problems: [{ where: f, message }, ...this.keptProblems(f, prev)] });
+        next.set(f, this.unreadable(f, '', this.fileStates.get(f), e));
         continue;
       }
       const prev = this.fileStates.get(f);
@@ -350,8 +347,7 @@ export class DropinSource implements Source {
   private async parseFile(f: string, sig: string, prev: FileState | undefined): Promise<FileState> {
     let text: string;
     try { text = await readFile(f, 'utf8'); } catch (e) {
-      log.warn({ file: f, err: messageOf(e) }, 'drop-in file cannot be read: keeping the objects it held before');
-      return { sig, objects: this.previousObjects(f, prev), problems: [{ where: f, message: `cannot read: ${messageOf(e)}` }, ...this.keptProblems(f, prev)] };
+      return this.unreadable(f, sig, prev, e);
     }
     const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
     const problems: SourceProblem[] = [];
@@ -392,6 +388,13 @@ export class DropinSource implements Source {
     }
     for (const p of problems) log.warn({ file: p.where, field: p.field }, p.message);
     return { sig, objects, problems };
+  }
+
+  /** A file that cannot be stat'ed or read: it keeps its objects, warned once per cause. */
+  private unreadable(f: string, sig: string, prev: FileState | undefined, e: unknown): FileState {
+    const message = `cannot read: ${messageOf(e)}`;
+    if (prev?.problems[0]?.message !== message) log.warn({ file: f, err: messageOf(e) }, 'drop-in file cannot be read: keeping the objects it held before');
+    return { sig, objects: this.previousObjects(f, prev), problems: [{ where: f, message }, ...this.keptProblems(f, prev)] };
   }
 
   /**
