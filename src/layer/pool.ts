@@ -57,12 +57,14 @@ const WORKER_FILE = here.endsWith('.ts') ? here.replace(/\/src\/layer\/pool\.ts$
   : new URL(here.endsWith('.cjs') ? './worker.cjs' : './worker.js', import.meta.url);
 
 /** Where layers unpack; `load` is the compressed bytes its layers have still to read. */
-interface Lane { load: number; active: number }
+interface Lane { load: number }
 
 /** What a worker lane tells one of its jobs. */
 interface JobEnd { message(m: FromWorker): void; gone(why: string, cause?: Error): void }
 
 interface WorkerLane extends Lane {
+  /** Jobs running on it (holding it open). */
+  active: number;
   worker: Worker;
   jobs: Map<number, JobEnd>;
   dead: boolean;
@@ -71,7 +73,7 @@ interface WorkerLane extends Lane {
 
 export class UnpackPool {
   private readonly workers: WorkerLane[] = [];
-  private readonly here: Lane = { load: 0, active: 0 };
+  private readonly here: Lane = { load: 0 };
   private nextId = 1;
   private closed = false;
 
@@ -154,7 +156,7 @@ export class UnpackPool {
   private async track(lane: Lane, size: number, opts: PoolApplyOptions, job: (o: PoolApplyOptions) => Promise<ApplyResult>): Promise<ApplyResult> {
     let left = size > 0 ? size : UNKNOWN_SIZE;
     lane.load += left;
-    this.hold(lane);
+    if (lane !== this.here) this.hold(lane as WorkerLane);
     const onBytes = (n: number) => {
       const d = Math.min(n, left);
       left -= d;
@@ -165,7 +167,7 @@ export class UnpackPool {
       return await job({ ...opts, onBytes });
     } finally {
       lane.load -= left;
-      this.letGo(lane);
+      if (lane !== this.here) this.letGo(lane as WorkerLane);
     }
   }
 
@@ -275,18 +277,14 @@ export class UnpackPool {
     });
   }
 
-  private hold(lane: Lane): void {
-    lane.active++;
-    if (lane === this.here) return;
-    const w = lane as WorkerLane;
+  private hold(w: WorkerLane): void {
+    w.active++;
     clearTimeout(w.idle);
     w.worker.ref();
   }
 
-  private letGo(lane: Lane): void {
-    lane.active--;
-    if (lane === this.here || lane.active > 0) return;
-    const w = lane as WorkerLane;
+  private letGo(w: WorkerLane): void {
+    if (--w.active > 0) return;
     if (w.dead) { this.prune(); return; }
     this.idle(w);
   }
