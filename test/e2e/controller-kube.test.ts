@@ -35,6 +35,7 @@ describe('groot controller --kube', () => {
     api.create('groot.dev', 'images', { metadata: { name: 'host-etc', labels }, spec: { source: 'oci:///etc' } });
     p = startController(['--store', store, 'controller', '--kubeconfig', kubeconfig, '--metrics-address', 'off', '--local-source-dir', dir], { NODE_NAME: 'worker-1' });
     await waitFor('app ready', () => api.get('groot.dev', 'rootfses', 'default', 'app')?.status?.conditions?.[0]?.status === 'True', 20_000);
+    await waitFor('host-etc refused', () => api.get('groot.dev', 'images', 'default', 'host-etc')?.status?.conditions?.[0]?.reason === 'SourceNotAllowed', 20_000);
     expect(api.get('groot.dev', 'images', 'default', 'host-etc')?.status?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'SourceNotAllowed', message: expect.stringContaining(`(allowed: ${dir})`) });
     const root = join(store, 'images', 'app', 'rootfs');
     expect((await mountTable()).some((m) => m.mountpoint === root)).toBe(true);

@@ -8,6 +8,9 @@ export interface ProxiedRequest {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
+  /** performance.now() when it arrived, and when its answer was all sent. */
+  at: number;
+  doneAt?: number;
 }
 
 export type FaultAction =
@@ -44,8 +47,9 @@ export async function startFaultProxy(target: string, opts: { bind?: string } = 
   const proxy: FaultProxy = { host: '', port: 0, url: '', requests, fault: undefined, stop: async () => {} };
 
   const server: Server = createServer((req, res) => {
-    const rec: ProxiedRequest = { n: n++, method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers } };
+    const rec: ProxiedRequest = { n: n++, method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers }, at: performance.now() };
     requests.push(rec);
+    res.on('finish', () => { rec.doneAt = performance.now(); });
     const action = proxy.fault?.(rec);
     if (action?.kind === 'status') {
       req.resume();
@@ -112,7 +116,7 @@ export async function startBlobServer(blobs: Map<string, Buffer>, bind = '127.0.
   const requests: ProxiedRequest[] = [];
   let n = 0;
   const server = createServer((req, res) => {
-    requests.push({ n: n++, method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers } });
+    requests.push({ n: n++, method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers }, at: performance.now() });
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const body = blobs.get(path);
     if (!body) { res.writeHead(404).end(); return; }

@@ -63,9 +63,11 @@ test('create.registry_mirrors and create.layer_concurrency from the config file'
   expect(r).toMatchObject({ code: 0 });
   expect(JSON.parse(r.stdout).root.path).toBe(join(store, 'images', 'c1', 'rootfs'));
   expect(mirror.requests.length).toBeGreaterThan(before);
-  // layer_concurrency 1: the blobs were asked for one after another, in layer order.
-  const blobs = mirror.requests.slice(before).filter((q) => q.url.includes('/blobs/') && !q.url.endsWith(img.config.digest)).map((q) => q.url.split('/').pop());
-  expect(blobs).toEqual(img.layers.map((l) => l.digest));
+  // layer_concurrency 1: the blobs were asked for one after another, in layer order, each
+  // only once the one before was all sent.
+  const blobs = mirror.requests.slice(before).filter((q) => q.url.includes('/blobs/') && !q.url.endsWith(img.config.digest));
+  expect(blobs.map((q) => q.url.split('/').pop())).toEqual(img.layers.map((l) => l.digest));
+  for (let i = 1; i < blobs.length; i++) expect(blobs[i]!.at).toBeGreaterThanOrEqual(blobs[i - 1]!.doneAt!);
 });
 
 test('--credentials-file logs in to an htpasswd registry; without it the pull is refused; no secret is printed', async () => {
@@ -90,10 +92,14 @@ test('--credentials-file logs in to an htpasswd registry; without it the pull is
 });
 
 test('bad registry flags are refused before anything is fetched', async () => {
-  const r = await groot(['--store', store, 'pull', `docker://${img.ref}`, '--registry-mirror', 'nohost']);
+  // Through the mirror proxy, so every request would be seen.
+  const source = `docker://${mirror.host}/test/app:v1`;
+  const before = mirror.requests.length;
+  const r = await groot(['--store', store, 'pull', source, '--insecure-registry', mirror.host, '--registry-mirror', 'nohost']);
   expect(r.code).toBe(1);
   expect(r.stdout).toMatch(/--registry-mirror "nohost": expected HOST=URL/);
-  const c = await groot(['--store', store, 'pull', `docker://${img.ref}`, '--layer-concurrency', '0']);
+  const c = await groot(['--store', store, 'pull', source, '--insecure-registry', mirror.host, '--layer-concurrency', '0']);
   expect(c.code).toBe(1);
   expect(c.stdout).toMatch(/--layer-concurrency "0"/);
+  expect(mirror.requests.length).toBe(before);
 });

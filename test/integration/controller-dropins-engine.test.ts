@@ -171,6 +171,7 @@ describe('controller + real engine over drop-ins', () => {
     await until('RootFS', 'app', 'Mounted');
     const root = join(store, 'images', 'app', 'rootfs');
     const uid = (await files.readObject('RootFS', 'default', 'app'))?.metadata.uid;
+    expect(uid).toMatch(/\S/);
     await writeFile(join(root, 'container-data'), 'written by the container\n');
     await stop();
     umount(root, MNT_DETACH);

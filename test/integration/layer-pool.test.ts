@@ -146,6 +146,7 @@ test('a blob that fails midway rejects naming the layer, after the worker stoppe
   });
   const dir = freshDir();
   const e = await rejection(pool.apply(async () => blob, dir, { label: 'L' }));
+  expect(openFds()).toBeLessThanOrEqual(fds0); // the worker's file was closed before the rejection, not after
   // As applyLayer says it on the main thread: the layer named, the blob's error as the cause.
   expect(e).toBeInstanceOf(InvalidLayerError);
   expect(e.message).toBe('L: reading the layer failed: connection reset by registry');
@@ -171,6 +172,9 @@ test('abort stops the worker and the read; the pool goes on', async () => {
   const e2 = await rejection(pool.apply(async () => { opened = true; return streamOf(gz); }, freshDir(), { label: 'L' }, { signal: AbortSignal.abort() }));
   expect(e2).toBeInstanceOf(AbortedError);
   expect(opened).toBe(false);
+  // And the next layer unpacks.
+  const raw = tar([{ name: 'after', content: 'a' }]);
+  await expect(pool.apply(async () => streamOf(raw), freshDir(), { label: 'after', diffID: sha256(raw) })).resolves.toMatchObject({ diffID: sha256(raw) });
   await expectNoLeak();
 });
 
@@ -184,6 +188,11 @@ test('layers in different workers draw from one budget', async () => {
     expect(failed.length).toBeGreaterThanOrEqual(1);
     for (const f of failed) expect((f as PromiseRejectedResult).reason).toBeInstanceOf(QuotaExceededError);
     expect(budget.remaining()).toBeLessThan(0);
+    // Layers that fit: each worker's draw is seen here, to the byte.
+    const fits = createBudget(5 << 20, 5 << 20);
+    const two = raws.slice(0, 2);
+    const done = await Promise.all(two.map((raw) => big.apply(async () => streamOf(compress(raw, 'gzip'), 8192), freshDir(), { label: 'L' }, { budget: fits })));
+    expect(fits.remaining()).toBe((5 << 20) - done.reduce((n, r) => n + r.tarBytes, 0));
   } finally {
     await big.close();
   }
@@ -192,13 +201,15 @@ test('layers in different workers draw from one budget', async () => {
 test('closing the pool fails the layer it was unpacking', async () => {
   const p = new UnpackPool(1);
   const gz = compress(tar([{ name: 'f', content: randomBytes(8 << 20) }]), 'gzip');
-  const slow = new Readable({ read() { setTimeout(() => this.push(gz.subarray(0, 1024)), 50); } });
+  const slow = trickle(gz, 1024, 50);
   const job = rejection(p.apply(async () => slow, freshDir(), { label: 'L' }));
-  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 200 && slow.sent() < 4096; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(slow.sent()).toBeGreaterThanOrEqual(4096); // the job is under way
   await p.close();
   const e = await job;
   expect(e).toBeInstanceOf(StoreError);
   expect(e.message).toMatch(/worker exited/);
+  expect(slow.destroyed).toBe(true);
   await expect(p.apply(async () => streamOf(gz), freshDir(), { label: 'L' })).rejects.toBeInstanceOf(AbortedError);
 });
 
@@ -287,21 +298,29 @@ test('a pull too small to repay a worker\'s start-up unpacks on this thread', as
   }
 });
 
-test('one worker unpacks several layers at once, interleaved', async () => {
+test('one worker unpacks several layers at once: the second finishes while the first waits for its last bytes', async () => {
   const one = new UnpackPool(1);
+  let release = () => {};
+  let timer: NodeJS.Timeout | undefined;
   try {
-    // Two blobs that trickle: the second starts streaming while the first is still open.
     const raws = [0, 1].map((i) => tar([{ name: `t${i}`, content: randomBytes(300_000) }]));
-    const opened: number[] = [];
-    const ended: number[] = [];
-    const open = (i: number) => async () => {
-      opened.push(Date.now());
-      return trickle(compress(raws[i]!, 'gzip'), 32768, 20, { onEnd: () => ended.push(Date.now()) });
-    };
-    const results = await Promise.all([0, 1].map((i) => one.apply(open(i), freshDir(), { label: `T${i}`, diffID: sha256(raws[i]!) })));
-    results.forEach((r, i) => expect(r.diffID).toBe(sha256(raws[i]!)));
-    expect(Math.max(...opened)).toBeLessThan(Math.min(...ended)); // both were open at once
+    const gz0 = compress(raws[0]!, 'gzip');
+    const held = new Promise<void>((r) => (release = r));
+    // All of the first blob but its last byte, the rest only once the second layer is done:
+    // a worker that took one layer at a time would never get to the second.
+    const first = one.apply(async () => Readable.from((async function* () {
+      yield gz0.subarray(0, gz0.length - 1);
+      await held;
+      yield gz0.subarray(gz0.length - 1);
+    })(), { objectMode: false }), freshDir(), { label: 'T0', diffID: sha256(raws[0]!) });
+    const second = one.apply(async () => streamOf(compress(raws[1]!, 'gzip')), freshDir(), { label: 'T1', diffID: sha256(raws[1]!) });
+    const gaveUp = new Promise<string>((r) => { timer = setTimeout(() => r('the second layer waited for the first'), 10_000); });
+    expect(await Promise.race([second, gaveUp])).toMatchObject({ diffID: sha256(raws[1]!) });
+    release();
+    await expect(first).resolves.toMatchObject({ diffID: sha256(raws[0]!) });
   } finally {
+    clearTimeout(timer);
+    release();
     await one.close();
   }
   await expectNoLeak();

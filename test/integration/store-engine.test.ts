@@ -404,6 +404,7 @@ test('large layers unpack in worker threads to the same volumes as on the main t
 
   const pool = new UnpackPool(2);
   const handedOver = jest.spyOn(pool, 'apply');
+  const prepared = jest.spyOn(pool, 'prepare');
   const threaded = new OverlayEngine(await Store.open(join(tmp, 'store-w'), { repair: false }), new NoneQuota(), { pool });
   const plain = await openEngine({ storePath: join(tmp, 'store-p'), quota: 'none', unpackWorkers: 0 });
   try {
@@ -418,8 +419,11 @@ test('large layers unpack in worker threads to the same volumes as on the main t
       const tree = (root: string) => comparable(snapshot(join(root, 'volumes', key)), { implicitDirs: true });
       expect(tree(join(tmp, 'store-w'))).toEqual(tree(join(tmp, 'store-p')));
     }
-    // And a root filesystem over the worker-made volumes shows every layer.
+    // And a root filesystem over the worker-made volumes shows every layer; nothing is left
+    // to unpack then, so no worker is asked to start.
     await threaded.create({ id: 'w', source: src });
+    expect(prepared.mock.calls.map((c) => c[0])).toEqual([expect.any(Number), 0]);
+    expect(prepared.mock.calls[0]![0]).toBeGreaterThan(15 << 20);
     expect(readFileSync(join(tmp, 'store-w', 'images', 'w', 'rootfs', 'etc', 'conf2'), 'utf8')).toBe('n=2\n');
     expect(statSync(join(tmp, 'store-w', 'images', 'w', 'rootfs', 'lib1', 'blob.so')).size).toBe(5 << 20);
   } finally {

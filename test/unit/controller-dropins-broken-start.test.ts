@@ -36,6 +36,7 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
     const s = await start();
     for (const o of s.list()) await s.status.write(o, { observedGeneration: 1 });
     const uid = s.get(KEY)!.metadata.uid!;
+    expect(uid).toMatch(/\S/);
     await h.stop();
     return uid;
   };
@@ -104,7 +105,9 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
     expect(s.get(KEY)?.metadata.uid).toBe(uid);
     await writeFile(join(dropins, 'app.yaml'), ROOTFS('other'));
     await waitFor('deleted', () => h.changes.some((c) => c.type === 'deleted' && c.key === KEY), 3000);
-    expect(s.get('RootFS/default/other')?.metadata.uid).not.toBe(uid);
+    await waitFor('other added', () => !!s.get('RootFS/default/other'), 3000);
+    expect(s.get('RootFS/default/other')!.metadata.uid).toMatch(/\S/);
+    expect(s.get('RootFS/default/other')!.metadata.uid).not.toBe(uid);
   });
 
   test('an unnamed document at start keeps the file\'s other objects; named ones are read', async () => {
@@ -136,6 +139,7 @@ describe('controller over drop-ins: a file broken while stopped removes nothing 
     await start();
     await waitFor('app ready', () => ready('app'));
     const uid = (await h.files.readObject('RootFS', 'default', 'app'))!.metadata.uid;
+    expect(uid).toMatch(/\S/);
     await h.stop();
     await writeFile(join(h.dropins, 'a.yaml'), BROKEN);
     await start();

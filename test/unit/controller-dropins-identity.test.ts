@@ -158,6 +158,7 @@ describe('controller over drop-ins: a lost status file keeps the root filesystem
     await start();
     await waitFor('app ready', () => ready('app'));
     const uid = (await h.files.readObject('RootFS', 'default', 'app'))!.metadata.uid;
+    expect(uid).toMatch(/\S/);
     await h.stop();
     await lose(h.files.objectPath('RootFS', 'default', 'app'));
     await lose(h.files.objectPath('Image', 'default', 'base'));
