@@ -1,6 +1,6 @@
 // A controller over a fresh drop-in directory and the fake engine, made anew for each test
 // of the describe block that calls useDropinController (it registers its own hooks).
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller } from '../../src/controller/controller.js';
@@ -11,6 +11,24 @@ import { getCondition, type GrootObject, type RootFSStatus } from '../../src/api
 import type { Change } from '../../src/controller/source.js';
 import { FakeEngine } from './controller-fake-engine.js';
 import { waitFor } from './controller-wait.js';
+
+/** Drop-in YAML of the Image `base` and of a RootFS over it (`extra`: more spec fields, ", key: value"). */
+export const IMAGE_YAML = `apiVersion: groot.dev/v1alpha1
+kind: Image
+metadata: {name: base}
+spec: {source: "oci:///img:v1"}
+`;
+export const rootfsYaml = (name: string, extra = '') => `apiVersion: groot.dev/v1alpha1
+kind: RootFS
+metadata: {name: ${name}}
+spec: {image: base${extra}}
+`;
+
+/** The warn-level records of a log file (none when it does not exist). */
+export async function warningsIn(logFile: string): Promise<{ level: number; msg: string; file?: string }[]> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; file?: string }).filter((l) => l.level === 40);
+}
 
 export interface DropinController {
   dir: string;

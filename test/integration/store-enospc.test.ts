@@ -83,6 +83,13 @@ async function cliStore(fs: 'xfs' | 'btrfs' | 'plain'): Promise<string> {
   return store;
 }
 
+/** A CLI store holding the rootfses `keep` (checked intact after failures) and `filler` (deleted to free space). */
+async function keepAndFiller(fs: 'xfs' | 'btrfs', env?: NodeJS.ProcessEnv): Promise<string> {
+  const store = await cliStore(fs);
+  for (const id of ['keep', 'filler']) expect(await groot(['--store', store, 'create', src('small'), id], { env })).toMatchObject({ code: 0 });
+  return store;
+}
+
 const freeBytes = async (path: string) => { const s = await statfs(path); return s.bavail * s.bsize; };
 
 /**
@@ -172,8 +179,7 @@ maybe('layers that unpack to more than the free space', () => {
     ['an unpack worker', '1'],
   ])('XFS, %s: create and pull fail with one "no space left" message naming the layer; nothing is left; after deleting a rootfs the create works', async (_name, workers) => {
     const env = { GROOT_UNPACK_WORKERS: workers };
-    const store = await cliStore('xfs');
-    for (const id of ['keep', 'filler']) expect(await groot(['--store', store, 'create', src('small'), id], { env })).toMatchObject({ code: 0 });
+    const store = await keepAndFiller('xfs', env);
     await fillStore(store, 12 * MiB);
     const before = await snapshot(store);
 
@@ -195,8 +201,7 @@ maybe('layers that unpack to more than the free space', () => {
   });
 
   test('XFS: an unused image fills the disk; clean frees it and the create works', async () => {
-    const store = await cliStore('xfs');
-    for (const id of ['keep', 'filler']) expect(await groot(['--store', store, 'create', src('small'), id])).toMatchObject({ code: 0 });
+    const store = await keepAndFiller('xfs');
     await fillStore(store, 40 * MiB);
     expect(await groot(['--store', store, 'pull', src('ballast')])).toMatchObject({ code: 0 });
     expect(await freeBytes(store)).toBeLessThan(14 * MiB);
@@ -211,8 +216,7 @@ maybe('layers that unpack to more than the free space', () => {
   });
 
   test('btrfs: the same create fails the same way, and works once space is freed', async () => {
-    const store = await cliStore('btrfs');
-    for (const id of ['keep', 'filler']) expect(await groot(['--store', store, 'create', src('small'), id])).toMatchObject({ code: 0 });
+    const store = await keepAndFiller('btrfs');
     await fillStore(store, 12 * MiB);
     const before = await snapshot(store);
 
@@ -313,8 +317,7 @@ maybe('the disk fills while the store writes a record', () => {
   });
 
   test('XFS already full to the last block: create fails at its first file with the same words; works once space is freed', async () => {
-    const store = await cliStore('xfs');
-    for (const id of ['keep', 'filler']) expect(await groot(['--store', store, 'create', src('small'), id])).toMatchObject({ code: 0 });
+    const store = await keepAndFiller('xfs');
     await fillStore(store, 0);
     const before = await snapshot(store);
 

@@ -2,24 +2,14 @@
 // documents) must not delete anything: at start there is no "before" in memory, so the
 // objects its status files say it held are kept as last known until it parses again.
 // Without that, start-up repair removes their root filesystems over a typo.
-import { writeFile, unlink, readFile, symlink } from 'node:fs/promises';
+import { writeFile, unlink, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StatusFiles } from '../../src/controller/status-files.js';
 import { Records } from '../../src/controller/records.js';
 import { getObjects } from '../../src/cli/get.js';
 import { waitFor } from '../helpers/controller-wait.js';
-import { useDropinController, useDropinSource } from '../helpers/controller-dropins-fake.js';
+import { IMAGE_YAML as IMAGE, rootfsYaml as ROOTFS, useDropinController, useDropinSource, warningsIn } from '../helpers/controller-dropins-fake.js';
 
-const IMAGE = `apiVersion: groot.dev/v1alpha1
-kind: Image
-metadata: {name: base}
-spec: {source: "oci:///img:v1"}
-`;
-const ROOTFS = (name: string) => `apiVersion: groot.dev/v1alpha1
-kind: RootFS
-metadata: {name: ${name}}
-spec: {image: base}
-`;
 const KEY = 'RootFS/default/app';
 const BROKEN = 'apiVersion: groot.dev/v1alpha1\nkind: RootFS\nmetadata: {name: app\nspec: {image: base}\n';
 
@@ -29,7 +19,7 @@ describe('drop-in source: a file broken at start keeps its objects', () => {
   let dropins: string; let store: string; let logFile: string; let files: StatusFiles;
   beforeEach(() => { ({ dropins, store, logFile, files } = h); });
   const problems = async () => (await files.readProblems())?.problems ?? [];
-  const warnings = async () => (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; file?: string }).filter((l) => l.level === 40);
+  const warnings = () => warningsIn(logFile);
   /** First run: the file is read, the object stamped, its status written (as the controller does). */
   const firstRun = async (text: string) => {
     await writeFile(join(dropins, 'app.yaml'), text);

@@ -9,18 +9,8 @@ import { StatusFiles } from '../../src/controller/status-files.js';
 import { Records } from '../../src/controller/records.js';
 import { rootfsDefaults } from '../../src/api/index.js';
 import { waitFor } from '../helpers/controller-wait.js';
-import { useDropinController, useDropinSource } from '../helpers/controller-dropins-fake.js';
+import { IMAGE_YAML as IMAGE, rootfsYaml as ROOTFS, useDropinController, useDropinSource, warningsIn } from '../helpers/controller-dropins-fake.js';
 
-const IMAGE = `apiVersion: groot.dev/v1alpha1
-kind: Image
-metadata: {name: base}
-spec: {source: "oci:///img:v1"}
-`;
-const ROOTFS = (name: string, extra = '') => `apiVersion: groot.dev/v1alpha1
-kind: RootFS
-metadata: {name: ${name}}
-spec: {image: base${extra}}
-`;
 const KEY = 'RootFS/default/app';
 
 describe('drop-in identity', () => {
@@ -34,7 +24,7 @@ describe('drop-in identity', () => {
     await rename(join(dropins, `.${name}.new`), join(dropins, name));
   };
   const putRecord = (uid: string, createdAt = '2026-01-02T03:04:05.678Z') => records.putRootfs({ id: 'app', namespace: 'default', name: 'app', uid, spec: rootfsDefaults({ image: 'base' }), source: 'oci:///img:v1', createdAt });
-  const warnings = async () => (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; file?: string }).filter((l) => l.level === 40);
+  const warnings = () => warningsIn(logFile);
 
   test('no status file: the object takes the uid and creation time of its controller record', async () => {
     await putRecord('uid-of-record');
