@@ -13,7 +13,8 @@ import { hostPlatform, selectPlatform } from './platform.js';
 import { buildResolvedImage } from './resolved.js';
 import { parseSource, type OciSourceRef } from './source-ref.js';
 import { throwIfAborted, withLayerOptions } from './stream.js';
-import type { ImageSource, LayerRef, OpenLayerOptions, ResolvedImage, SourceOptions } from './types.js';
+import { portableSource } from './portable.js';
+import type { ImageSource, LayerRef, OpenLayerOptions, PortableSource, ResolvedImage, SourceOptions } from './types.js';
 
 const log = logger('image');
 
@@ -79,6 +80,10 @@ export class OciLayoutSource implements ImageSource {
       throw this.blobError(e, layer.digest, 'layer');
     }
     return withLayerOptions(fh.createReadStream(), opts);
+  }
+
+  portable(): PortableSource {
+    return portableSource(this.source, this.opts);
   }
 
   async close(): Promise<void> {}

@@ -2,7 +2,8 @@
 import { OciLayoutSource } from './oci-layout.js';
 import { parseSource } from './source-ref.js';
 import { TarballSource } from './tarball.js';
-import type { ImageSource, LayerRef, OpenLayerOptions, SourceOptions, ResolveHooks } from './types.js';
+import { portableSource } from './portable.js';
+import type { ImageSource, LayerRef, OpenLayerOptions, PortableSource, SourceOptions, ResolveHooks } from './types.js';
 
 export function openImageSource(source: string, opts: SourceOptions = {}): ImageSource {
   const ref = parseSource(source);
@@ -28,5 +29,7 @@ class LazyRegistrySource implements ImageSource {
 
   async resolve(signal?: AbortSignal, hooks?: ResolveHooks) { return (await this.get()).resolve(signal, hooks); }
   async openLayer(layer: LayerRef, o?: OpenLayerOptions) { return (await this.get()).openLayer(layer, o); }
+  portable(): PortableSource { return portableSource(this.source, this.opts); }
+  async prepare() { await (await this.get()).prepare?.(); }
   async close() { if (this.inner) await (await this.inner).close(); }
 }

@@ -60,7 +60,22 @@ export interface ImageSource {
   resolve(signal?: AbortSignal, hooks?: ResolveHooks): Promise<ResolvedImage>;
   /** The layer's blob bytes exactly as stored (compressed or not). Verification is the caller's job. */
   openLayer(layer: LayerRef, opts?: OpenLayerOptions): Promise<Readable>;
+  /**
+   * How another thread can open this source's layers itself (openImageSource(source,
+   * options).openLayer(layer)), so their bytes never pass through this one; undefined when
+   * it cannot.
+   */
+  portable?(): PortableSource | undefined;
+  /** Load what opening a layer needs (code, a credentials file) ahead of the first openLayer. */
+  prepare?(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A source as plain data: what a worker thread opens again on its side. */
+export interface PortableSource {
+  source: string;
+  /** Only the options that are data (no callbacks, no signal). */
+  options: SourceOptions;
 }
 
 export interface Credentials { username: string; password: string }

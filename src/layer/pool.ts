@@ -1,9 +1,12 @@
 // Unpack lanes: this thread and a pool of worker threads (worker.ts). Layers of one image
 // are independent, so they unpack side by side; on one thread they would take turns,
-// because the file writes are synchronous (writer.ts says why) and hashing is too. The
-// main thread keeps the network: for a layer in a worker it reads the blob and streams
-// its bytes there, at most WINDOW bytes ahead of what the worker took. A worker runs
-// several layers at once, interleaved as they are on this thread.
+// because the file writes are synchronous (writer.ts says why) and hashing is too. A layer
+// whose source can be opened again in the worker (opts.remote: a registry, an OCI layout)
+// is fetched there too, so its bytes never cross this thread (measured: reading and
+// forwarding every worker layer's bytes left this thread with twice the worker's CPU on a
+// 2-core pull). Otherwise this thread reads the blob and streams its bytes to the worker,
+// at most WINDOW bytes ahead of what the worker took. A worker runs several layers at once,
+// interleaved as they are on this thread.
 //
 // unpack() puts each layer on the lane with the fewest compressed bytes still to go, this
 // thread first on a tie, so a node's cores share an image's layers by size whatever their
@@ -21,11 +24,13 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { AbortedError, GrootError, InvalidLayerError, StoreError, reviveError } from '../errors/index.js';
+import { AbortedError, StoreError, reviveError } from '../errors/index.js';
+import type { PortableSource } from '../image/types.js';
 import { loggingSettings, logger, logRecord } from '../log/index.js';
 import { applyLayer } from './apply.js';
+import { blobFailure } from './blob-failure.js';
 import type { ApplyOptions, ApplyResult, LayerExpectation } from './types.js';
-import type { FromWorker, JobOptions, ToWorker } from './wire.js';
+import type { FromWorker, JobOptions, RemoteBlob, ToWorker } from './wire.js';
 
 const log = logger('layer');
 
@@ -39,8 +44,11 @@ export const SPAWN_MIN_BYTES = 8 << 20;
 /** What a blob of unknown size weighs in the balance. */
 const UNKNOWN_SIZE = 1 << 20;
 
-/** Options a worker can honour: everything but callbacks stays in this thread. */
-export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'budget' | 'onBytes' | 'signal'>;
+/**
+ * Options a worker can honour: everything but callbacks stays in this thread. `remote`:
+ * where a worker may fetch the blob itself (then `open` is not called for it).
+ */
+export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'budget' | 'onBytes' | 'signal'> & { remote?: RemoteBlob };
 
 /**
  * Workers when the caller does not say: one per CPU besides this thread's, which unpacks
@@ -84,12 +92,14 @@ export class UnpackPool {
 
   /**
    * `bytes` (compressed) are about to be unpacked: start the workers now when that repays
-   * their start-up, so they are ready by the time the layers stream in.
+   * their start-up, so they are ready by the time the layers stream in. `from`: the source
+   * the workers will fetch from, to load its code and credentials meanwhile.
    */
-  prepare(bytes: number): void {
+  prepare(bytes: number, from?: PortableSource): void {
     if (this.closed || bytes < SPAWN_MIN_BYTES) return;
     this.prune();
     while (this.live().length < this.size) this.spawn();
+    if (from) for (const w of this.live()) w.worker.postMessage({ t: 'warm', from } satisfies ToWorker);
   }
 
   /**
@@ -124,6 +134,7 @@ export class UnpackPool {
     }
     const w = lane;
     return this.track(w, size, opts, async (o) => {
+      if (o.remote) return this.run(w, o.remote, dir, expect, o);
       let blob: Readable;
       try {
         blob = await open();
@@ -183,7 +194,8 @@ export class UnpackPool {
     }
   }
 
-  private run(lane: WorkerLane, blob: Readable, dir: string, expect: LayerExpectation, opts: PoolApplyOptions): Promise<ApplyResult> {
+  /** One job on a worker: `blob` streamed from here, or a RemoteBlob the worker fetches. */
+  private run(lane: WorkerLane, blob: Readable | RemoteBlob, dir: string, expect: LayerExpectation, opts: PoolApplyOptions): Promise<ApplyResult> {
     const w = lane.worker;
     const id = this.nextId++;
     const post = (m: ToWorker, transfer?: ArrayBuffer[]) => w.postMessage(m, transfer);
@@ -216,6 +228,8 @@ export class UnpackPool {
           if (m.t === 'ack') {
             inflight -= m.n;
             if (inflight < WINDOW) { const c = credit; credit = undefined; c?.(); }
+          } else if (m.t === 'read') {
+            opts.onBytes?.(m.n);
           } else if (m.t === 'done') {
             finish(() => (blobError !== undefined ? reject(blobFailure(blobError, expect.label, opts.signal)) : resolve(m.result)));
           } else if (m.t === 'error') {
@@ -231,8 +245,11 @@ export class UnpackPool {
       // It may have died while the blob was being opened: nothing would answer.
       if (lane.dead) { lane.jobs.get(id)!.gone('exited before the layer reached it'); return; }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      post({ t: 'job', id, dir, expect, opts: job });
+      const remote = typeof (blob as Readable).pipe === 'function' ? undefined : blob as RemoteBlob;
+      post({ t: 'job', id, dir, expect, opts: job, ...(remote ? { remote } : {}) });
       if (opts.signal?.aborted) onAbort();
+      if (remote) return;
+      const stream = blob as Readable;
 
       (async () => {
         // Bytes go over in batches of BATCH: a message costs both threads a wake-up, and
@@ -251,7 +268,7 @@ export class UnpackPool {
           filled = 0;
         };
         try {
-          for await (const c of blob) {
+          for await (const c of stream) {
             if (settled || stopped) break;
             const bytes = c as Uint8Array;
             opts.onBytes?.(bytes.length);
@@ -320,17 +337,4 @@ export class UnpackPool {
     this.idle(lane); // until a job holds it (prepare() may start it for nothing)
     return lane;
   }
-}
-
-/**
- * What a failed blob read means, worded as applyLayer words it on the main thread: an
- * abort is the abort (the stream only failed because of it), a GrootError (the registry's)
- * stands as it is, anything else names the layer.
- */
-function blobFailure(e: unknown, label: string, signal: AbortSignal | undefined): unknown {
-  if (signal?.aborted && !(e instanceof GrootError && e.code !== 'GROOT_ABORTED')) {
-    return e instanceof AbortedError ? e : new AbortedError(`${label}: unpack aborted`, { cause: signal.reason });
-  }
-  if (e instanceof GrootError) return e;
-  return new InvalidLayerError(`${label}: reading the layer failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }

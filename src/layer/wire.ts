@@ -1,8 +1,11 @@
 // Messages between the unpack pool (main thread) and an unpack worker. A worker runs
-// several jobs at once, told apart by `id`: job, then data chunks and end (or abort); the
-// worker acks the bytes it took of each (so the main thread never queues more than a few
-// MiB per job) and answers done or error once. Log records come as 'log' messages at any time.
+// several jobs at once, told apart by `id`. A job's blob either comes from the main thread
+// (data chunks, then end or abort; the worker acks the bytes it took of each, so the main
+// thread never queues more than a few MiB per job) or the worker fetches it itself from
+// `remote` (reporting the bytes it read). Either way the worker answers done or error once.
+// 'warm' readies a source before its jobs come. Log records come as 'log' at any time.
 import type { ErrorData } from '../errors/index.js';
+import type { LayerRef, PortableSource } from '../image/types.js';
 import type { LogRecord } from '../log/index.js';
 import type { SharedBudget } from './budget.js';
 import type { ApplyResult, LayerExpectation } from './types.js';
@@ -12,14 +15,19 @@ export interface JobOptions {
   budget?: SharedBudget;
 }
 
+/** A layer blob a worker can open on its own. */
+export interface RemoteBlob { from: PortableSource; layer: LayerRef }
+
 export type ToWorker =
-  | { t: 'job'; id: number; dir: string; expect: LayerExpectation; opts: JobOptions }
+  | { t: 'job'; id: number; dir: string; expect: LayerExpectation; opts: JobOptions; remote?: RemoteBlob }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'end'; id: number }
-  | { t: 'abort'; id: number; message: string };
+  | { t: 'abort'; id: number; message: string }
+  | { t: 'warm'; from: PortableSource };
 
 export type FromWorker =
   | { t: 'ack'; id: number; n: number }
+  | { t: 'read'; id: number; n: number }
   | { t: 'done'; id: number; result: ApplyResult }
   | { t: 'error'; id: number; error: ErrorData }
   | { t: 'log'; record: LogRecord };

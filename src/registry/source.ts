@@ -9,7 +9,8 @@ import { MANIFEST_ACCEPT } from '../image/media-types.js';
 import { selectPlatform } from '../image/platform.js';
 import { buildResolvedImage } from '../image/resolved.js';
 import { parseSource, type DockerSourceRef } from '../image/source-ref.js';
-import type { ImageSource, LayerRef, OpenLayerOptions, ResolveHooks, ResolvedImage } from '../image/types.js';
+import { portableSource } from '../image/portable.js';
+import type { ImageSource, LayerRef, OpenLayerOptions, PortableSource, ResolveHooks, ResolvedImage } from '../image/types.js';
 import { throwIfAborted } from '../image/stream.js';
 import { logger } from '../log/index.js';
 import { Authenticator } from './auth.js';
@@ -98,6 +99,14 @@ export class RegistrySource implements ImageSource {
     const image = buildResolvedImage(this.source, digest, manifest, configBytes);
     log.debug({ source: this.source, digest, layers: image.layers.length }, 'resolved registry image');
     return image;
+  }
+
+  portable(): PortableSource {
+    return portableSource(this.source, this.opts);
+  }
+
+  prepare(): Promise<void> {
+    return this.loadCredentials();
   }
 
   async openLayer(layer: LayerRef, opts: OpenLayerOptions = {}): Promise<Readable> {

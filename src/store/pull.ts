@@ -97,15 +97,14 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
       const expect: LayerExpectation = { label, mediaType: layer.mediaType, ...(layer.size >= 0 ? { size: layer.size } : {}) };
       if (validate) { expect.digest = layer.digest; expect.diffID = layer.diffID; }
       const unpackInto = async (dir: string) => {
-        const open = (): Promise<Readable> => {
-          progress[i]!.state = 'fetching';
-          report();
-          // src is missing only for an image whole in the store (under the store lock): nothing to open then.
-          return src!.openLayer(layer, { signal });
-        };
+        progress[i]!.state = 'fetching';
+        report();
+        // src is missing only for an image whole in the store (under the store lock): nothing to open then.
+        const open = (): Promise<Readable> => src!.openLayer(layer, { signal });
         const applyOpts: PoolApplyOptions = {
           signal,
           ...(budget ? { budget } : {}),
+          ...(portable ? { remote: { from: portable, layer } } : {}),
           onBytes: (n) => { progress[i]!.bytesDone += n; report(); wrote(n); },
         };
         // This thread or a worker, whichever has least to do (layer/pool.ts).
@@ -151,7 +150,9 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
     const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_UNPACK_CONCURRENCY);
     const slots = new Slots(concurrency);
     const width = Math.min(concurrency * 2, missing.length);
-    pool?.prepare(missing.reduce((s, i) => s + Math.max(layers[i]!.size, 0), 0));
+    // A worker fetches its layers itself when the source can be opened there.
+    const portable = pool && missing.length > 0 ? src?.portable?.() : undefined;
+    pool?.prepare(missing.reduce((s, i) => s + Math.max(layers[i]!.size, 0), 0), portable);
     let next = 0;
     await Promise.all(Array.from({ length: width }, async () => {
       while (next < missing.length && !abort.signal.aborted && !opts.signal?.aborted) {

@@ -13,7 +13,7 @@ import { SPAWN_MIN_BYTES } from '../../src/layer/pool.js';
 import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, UnsafeLayerError, StoreError, RegistryError } from '../../src/errors/index.js';
 import { configureLogging } from '../../src/log/index.js';
 import { tar, type TarEntry } from '../helpers/tar.js';
-import { compress, sha256 } from '../helpers/oci.js';
+import { buildImage, compress, sha256 } from '../helpers/oci.js';
 import { snapshot, streamOf, tempDir, removeDir, openFds, comparable } from './layer-tree.js';
 
 const CAP = Buffer.from([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -100,6 +100,30 @@ test('a layer unpacked in a worker equals the same layer unpacked on this thread
   const tree = (d: string) => { const t = comparable(snapshot(d), { implicitDirs: true }); delete t['var/gone']!.mtimeNs; return t; };
   expect(tree(b)).toEqual(tree(a));
   expect(readFileSync(join(b, 'implicit/parent/file'), 'utf8')).toBe('deep');
+  await expectNoLeak();
+});
+
+test('a layer whose source the worker can open (remote) is read by the worker: open() is never called, progress counts it', async () => {
+  const layout = join(work, 'layout');
+  const img = await buildImage(layout, { tag: 'v1', layers: [{ entries: rich, compression: 'gzip' }] });
+  const l = img.layers[0]!;
+  const layer = { digest: l.digest, diffID: l.diffID, size: l.size, mediaType: l.mediaType, chainID: l.diffID, verifiable: true };
+  const expect_ = { label: 'layer 1/1 remote', digest: l.digest, diffID: l.diffID, size: l.size };
+  const remote = { from: { source: `oci://${layout}:v1`, options: {} }, layer };
+  const open = jest.fn(async () => streamOf(Buffer.alloc(0)));
+  let progress = 0;
+  const [a, b] = [freshDir(), freshDir()];
+  const inWorker = await pool.apply(open, a, expect_, { remote, onBytes: (k) => { progress += k; } });
+  expect(open).not.toHaveBeenCalled();
+  expect(progress).toBe(l.size);
+  const inThread = await applyLayer(streamOf(readFileSync(join(layout, 'blobs', 'sha256', l.digest.slice(7)))), b, expect_);
+  expect(inWorker).toEqual(inThread);
+  // A blob the worker cannot open fails as the source says, naming it.
+  const missing = { ...remote, layer: { ...layer, digest: 'sha256:' + 'e'.repeat(64) } };
+  const e = await rejection(pool.apply(open, freshDir(), { label: 'layer 1/1 gone' }, { remote: missing }));
+  expect(e.name).toBe('InvalidImageError');
+  expect(e.message).toContain(`layer blob sha256:${'e'.repeat(64)} is missing`);
+  expect(open).not.toHaveBeenCalled();
   await expectNoLeak();
 });
 
