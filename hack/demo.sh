@@ -5,7 +5,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-GROOT=(node "$REPO/bin/groot.js")
+GROOT=("$REPO/bin/groot")
 [ -f "$REPO/dist/bundle/groot.cjs" ] || (cd "$REPO" && npm run --silent build)
 
 if [ "$(id -u)" != 0 ]; then

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { buildBenchImage } from './image.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const GROOT = join(repo, 'bin', 'groot.js');
+// The launcher operators and Garden run (bin/groot: node on the CLI bundle).
+const GROOT = join(repo, 'bin', 'groot');
 const N = Number(process.env.BENCH_ROOTFS ?? 500);
 const M = Number(process.env.BENCH_IMAGES ?? 20);
 const RC = process.env.BENCH_ROOTFS_CONCURRENCY ?? '4';
@@ -51,7 +52,7 @@ try {
   console.log(`setup: ${M} images (2 layers, ${mib(imgBytes / M)} each unpacked), ${N} RootFS drop-ins, in ${((now() - t0) / 1000).toFixed(1)} s`);
 
   t0 = now();
-  child = spawn(process.execPath, [GROOT, '--store', store, '--log-level', 'info', 'controller', '--dropins', dropins, '--metrics-address', '127.0.0.1:0',
+  child = spawn(GROOT, ['--store', store, '--log-level', 'info', 'controller', '--dropins', dropins, '--metrics-address', '127.0.0.1:0',
     '--rootfs-concurrency', RC, '--pull-concurrency', PC], { stdio: ['ignore', 'ignore', 'pipe'] });
   let url;
   let errLog = '';
@@ -94,7 +95,7 @@ try {
   console.log(`SIGTERM -> exit in ${now() - t0} ms (code ${child.exitCode})`);
 } finally {
   if (child && child.exitCode === null) child.kill('SIGKILL');
-  spawnSync(process.execPath, [GROOT, '--store', store, 'delete-store'], { stdio: 'ignore' });
+  spawnSync(GROOT, ['--store', store, 'delete-store'], { stdio: 'ignore' });
   spawnSync('umount', ['-R', '-l', store], { stdio: 'ignore' });
   rmSync(work, { recursive: true, force: true });
 }

@@ -17,7 +17,8 @@ import { buildBenchImage } from './image.js';
 import { mountFreshXfs, unmountUnder } from './fs.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const GROOT = join(repo, 'bin', 'groot.js');
+// The launcher operators and Garden run (bin/groot: node on the CLI bundle).
+const GROOT = join(repo, 'bin', 'groot');
 const COLD = Number(process.env.BENCH_COLD_RUNS ?? 3);
 const WARM = Number(process.env.BENCH_WARM_RUNS ?? 50);
 
@@ -36,7 +37,7 @@ function run(cmd, args, what) {
   if (r.error || r.status !== 0) throw new Error(`${what} failed (${r.status}): ${r.error?.message ?? ''}${r.stdout}${r.stderr}`);
   return r.stdout;
 }
-const groot = (store, ...args) => run(process.execPath, [GROOT, '--store', store, ...args], `groot ${args[0]}`);
+const groot = (store, ...args) => run(GROOT, ['--store', store, ...args], `groot ${args[0]}`);
 function timed(cmd, args, what) {
   const t0 = process.hrtime.bigint();
   run(cmd, args, what);
@@ -65,7 +66,7 @@ try {
   for (let i = 0; i < COLD; i++) {
     const store = join(work, `cold-store-${i}`);
     groot(store, 'init-store');
-    grootCold.push(timed(process.execPath, [GROOT, '--store', store, 'create', src, 'cold'], 'groot create (cold)'));
+    grootCold.push(timed(GROOT, ['--store', store, 'create', src, 'cold'], 'groot create (cold)'));
     groot(store, 'delete-store');
 
     const bundle = join(work, `bundle-${i}`);
@@ -79,7 +80,7 @@ try {
   groot(store, 'pull', src);
   const cliWarm = [];
   for (let i = 0; i < WARM; i++) {
-    cliWarm.push(timed(process.execPath, [GROOT, '--store', store, 'create', src, `w${i}`], 'groot create (warm)'));
+    cliWarm.push(timed(GROOT, ['--store', store, 'create', src, `w${i}`], 'groot create (warm)'));
     groot(store, 'delete', `w${i}`);
   }
   const { openEngine } = await import(join(repo, 'dist', 'rootfs', 'index.js'));

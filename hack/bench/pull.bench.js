@@ -21,7 +21,8 @@ import { buildBenchImage } from './image.js';
 import { mountFreshXfs, unmountUnder } from './fs.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const GROOT = join(repo, 'bin', 'groot.js');
+// The launcher operators and Garden run (bin/groot: node on the CLI bundle).
+const GROOT = join(repo, 'bin', 'groot');
 const RUNS = Number(process.env.BENCH_PULL_RUNS ?? 3);
 
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -132,15 +133,15 @@ try {
     for (let i = 0; i < RUNS; i++) {
       // groot: a new store; pull then create, each a CLI process as Garden would run them.
       const store = join(work, `store-${img.name}-${i}`);
-      run(process.execPath, [GROOT, '--store', store, 'init-store', ...(ON_HOST ? [] : ['--store-size-bytes', String(FS_SIZE)])], 'groot init-store');
+      run(GROOT, ['--store', store, 'init-store', ...(ON_HOST ? [] : ['--store-size-bytes', String(FS_SIZE)])], 'groot init-store');
       try {
-        const p = timed(process.execPath, [GROOT, '--store', store, 'pull', source, '--insecure-registry', host], 'groot pull');
-        const c = timed(process.execPath, [GROOT, '--store', store, 'create', source, 'bench', '--insecure-registry', host], 'groot create');
+        const p = timed(GROOT, ['--store', store, 'pull', source, '--insecure-registry', host], 'groot pull');
+        const c = timed(GROOT, ['--store', store, 'create', source, 'bench', '--insecure-registry', host], 'groot create');
         grootPull.push(p.wall);
         grootRuns.push(p.wall + c.wall);
         grootCpu.push(p.cpu + c.cpu);
       } finally {
-        spawnSync(process.execPath, [GROOT, '--store', store, 'delete-store'], { stdio: 'ignore' });
+        spawnSync(GROOT, ['--store', store, 'delete-store'], { stdio: 'ignore' });
         unmountUnder(store);
         rmSync(store, { recursive: true, force: true });
       }

@@ -8,6 +8,7 @@ import { AbortedError, RegistryError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import { CODES, safeUrl } from './net-errors.js';
 import { InsecureHosts } from './insecure-hosts.js';
+import { trustedContext } from './trust.js';
 import type { Tuning } from './options.js';
 
 const log = logger('registry');
@@ -26,6 +27,8 @@ const requireUndici = createRequire(import.meta.url);
 const Agent = requireUndici('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
 const request = requireUndici('undici/lib/api/api-request.js') as
   (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+const buildConnector = requireUndici('undici/lib/core/connect.js') as (opts: object) => Connector;
+type Connector = (opts: object, callback: (err: Error | null, socket: unknown) => void) => unknown;
 
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -88,7 +91,10 @@ export class Transport {
   constructor(private readonly t: Tuning, readonly insecure: InsecureHosts) {
     // connections: null = no per-origin cap; the engine decides how many layers it opens at once.
     const common = { headersTimeout: t.headersTimeoutMs, bodyTimeout: t.bodyTimeoutMs, keepAliveTimeout: 30_000, connections: null } as const;
-    this.verified = new Agent({ ...common, connect: { timeout: t.connectTimeoutMs } });
+    // The trusted CAs are loaded on the first verified connection (trust.ts says why).
+    let connector: Connector | undefined;
+    const connect: Connector = (o, cb) => (connector ??= buildConnector({ timeout: t.connectTimeoutMs, secureContext: trustedContext() }))(o, cb);
+    this.verified = new Agent({ ...common, connect: connect as never });
     this.unverified = new Agent({ ...common, connect: { timeout: t.connectTimeoutMs, rejectUnauthorized: false } });
   }
 

@@ -1,4 +1,5 @@
-// Run the real built CLI (`node bin/groot.js`, the bundle in dist/bundle/) as a child process.
+// Run the real built CLI as a child process: `bin/groot`, the launcher operators run, on
+// the bundle in dist/bundle/ (with this test's node).
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -6,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { mountTable, umount, MNT_DETACH } from '../../src/sys/index.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const GROOT_BIN = join(REPO, 'bin', 'groot.js');
+export const GROOT_BIN = join(REPO, 'bin', 'groot');
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
@@ -14,8 +15,8 @@ export function groot(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs
   const env = { ...process.env };
   delete env.GROOT_LOG_LEVEL; // the CLI's own default (warn) unless a test says otherwise
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [GROOT_BIN, ...args], {
-      env: { ...env, ...opts.env },
+    execFile(GROOT_BIN, args, {
+      env: { ...env, GROOT_NODE: process.execPath, ...opts.env },
       timeout: opts.timeoutMs ?? 120_000,
       maxBuffer: 64 << 20,
     }, (err, stdout, stderr) => {

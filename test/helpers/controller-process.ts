@@ -13,7 +13,7 @@ export interface ControllerProcess {
 }
 
 export function startController(args: string[], env: NodeJS.ProcessEnv = {}): ControllerProcess {
-  const child = spawn(process.execPath, [GROOT_BIN, '--log-level', 'info', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(GROOT_BIN, ['--log-level', 'info', ...args], { env: { ...process.env, GROOT_NODE: process.execPath, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let raw = '';
   let buf = '';

@@ -306,7 +306,7 @@ test('SIGTERM during create: exit 1 with a message, nothing half-made left behin
   const b = new OciLayoutBuilder(big);
   await b.image({ tag: 'big', layers: [1, 2, 3, 4].map((i) => [{ name: `data${i}`, content: randomBytes(24 * MiB) }]) });
   await b.finish();
-  const child = spawn(process.execPath, [GROOT_BIN, '--store', store, 'create', `oci://${big}:big`, 'sig'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(GROOT_BIN, ['--store', store, 'create', `oci://${big}:big`, 'sig'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GROOT_NODE: process.execPath } });
   let stdout = '';
   child.stdout.on('data', (c) => { stdout += c; });
   let stderr = '';

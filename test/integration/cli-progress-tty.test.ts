@@ -31,7 +31,7 @@ test('pull on a TTY draws per-layer progress in place', async () => {
   const store = join(dir, 'store');
   expect((await groot(['--store', store, 'init-store'])).code).toBe(0);
 
-  const cmd = `${process.execPath} ${GROOT_BIN} --store ${store} pull oci://${layout}:v1; echo EXIT=$?; sleep 60`;
+  const cmd = `GROOT_NODE=${process.execPath} ${GROOT_BIN} --store ${store} pull oci://${layout}:v1; echo EXIT=$?; sleep 60`;
   tmux('new-session', '-d', '-s', 'pull', '-x', '120', '-y', '40', cmd);
   let screen = '';
   for (let i = 0; i < 300 && !/EXIT=\d+/.test(screen); i++) {
