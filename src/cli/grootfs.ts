@@ -193,6 +193,7 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
         onProgress, signal,
         skipLayerValidation: s.skipLayerValidation,
         insecureRegistries: s.insecureRegistries,
+        eagerWorkers: true, // `pull` is for filling the cache: layers are expected
         ...sourceOptions(s),
       })));
       out(JSON.stringify({

@@ -4,4 +4,4 @@ export { createBudget, type UnpackBudget } from './budget.js';
 export type { ApplyOptions, ApplyResult, LayerExpectation } from './types.js';
 export { TarReader, type TarHeader, type TarSink, type EntryType } from './tar-reader.js';
 export { detectCompression, declaredCompression, type Compression } from './compression.js';
-export { UnpackPool, defaultWorkers, type PoolApplyOptions } from './pool.js';
+export { UnpackPool, defaultWorkers, SPAWN_MIN_BYTES, type PoolApplyOptions } from './pool.js';

@@ -77,6 +77,8 @@ interface WorkerLane extends Lane {
   jobs: Map<number, JobEnd>;
   dead: boolean;
   idle?: NodeJS.Timeout;
+  /** The source the last 'warm' named. */
+  warmed?: string;
 }
 
 export class UnpackPool {
@@ -99,7 +101,13 @@ export class UnpackPool {
     if (this.closed || bytes < SPAWN_MIN_BYTES) return;
     this.prune();
     while (this.live().length < this.size) this.spawn();
-    if (from) for (const w of this.live()) w.worker.postMessage({ t: 'warm', from } satisfies ToWorker);
+    if (!from) return;
+    const key = JSON.stringify(from);
+    for (const w of this.live()) {
+      if (w.warmed === key) continue; // told already (an eager prepare, then the pull's own)
+      w.warmed = key;
+      w.worker.postMessage({ t: 'warm', from } satisfies ToWorker);
+    }
   }
 
   /**

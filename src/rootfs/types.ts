@@ -17,6 +17,12 @@ export interface PullOptions extends SourceOptions {
    * controller's RootFS from an Image), so a registry outage does not stop creates.
    */
   preferCached?: boolean;
+  /**
+   * The caller expects layers to download (an explicit pull): start the unpack workers
+   * while the manifest is fetched rather than after, so they are ready when the first
+   * layers stream in. Without it a warm create never pays for a worker.
+   */
+  eagerWorkers?: boolean;
 }
 
 /** An image in the store's cache: enough to build a root filesystem without the source. */

@@ -3,7 +3,7 @@
 // the store lock (shared) throughout.
 import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
-import { applyLayer, createBudget, type UnpackPool, type PoolApplyOptions } from '../layer/index.js';
+import { applyLayer, createBudget, SPAWN_MIN_BYTES, type UnpackPool, type PoolApplyOptions } from '../layer/index.js';
 import { openImageSource, chainIDs } from '../image/index.js';
 import { parseSource } from '../image/source-ref.js';
 import type { ImageSource, LayerRef, ResolvedImage, SourceOptions } from '../image/types.js';
@@ -48,6 +48,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
   const pinned = opts.preferCached ? pinnedDigest(source) : undefined;
   const fromStore = pinned ? await lookUp(pinned) : undefined;
   const src = fromStore ? undefined : open(source, opts);
+  if (opts.eagerWorkers && src) pool?.prepare(SPAWN_MIN_BYTES, src.portable?.());
   try {
     const resolved = fromStore ?? await src!.resolve(opts.signal, { cached: lookUp });
     const known = stored?.resolved === resolved ? stored : undefined;

@@ -159,3 +159,20 @@ test('aborting a pull while a worker waits on a stalled blob stops it at once; n
   expect(Date.now() - started).toBeLessThan(20_000);
   expect(leftovers()).toEqual([]);
 });
+
+test('an explicit pull (eagerWorkers) starts the workers before the manifest is read; a warm create starts none', async () => {
+  const prepare = jest.spyOn(UnpackPool.prototype, 'prepare');
+  const resolved = jest.spyOn(RegistrySource.prototype, 'resolve');
+  await engine.pull(src(app), opts({ eagerWorkers: true }));
+  expect(prepare.mock.invocationCallOrder[0]).toBeLessThan(resolved.mock.invocationCallOrder[0]!);
+  expect(prepare.mock.calls[0]![1]).toEqual({ source: src(app), options: expect.objectContaining({ insecureRegistries: [proxy.host, authReg.host] }) });
+  // A new engine (no worker yet) creating from the image now in the store: nothing to unpack, no worker.
+  await engine.close();
+  engine = await openEngine({ storePath, quota: 'none', unpackWorkers: 1 });
+  prepare.mockClear();
+  await engine.create({ id: 'warm', source: src(app), ...opts() });
+  expect(prepare.mock.calls.map((c) => c[0])).toEqual([0]);
+  const pool = prepare.mock.contexts[0] as unknown as { workers: unknown[] };
+  expect(pool.workers).toHaveLength(0);
+  expect(await engine.delete('warm')).toBe(true);
+});
