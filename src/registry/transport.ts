@@ -8,7 +8,7 @@ import { AbortedError, RegistryError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import { CODES, safeUrl } from './net-errors.js';
 import { InsecureHosts } from './insecure-hosts.js';
-import { trustedContext } from './trust.js';
+import { trustedContext, unverifiedContext } from './trust.js';
 import type { Tuning } from './options.js';
 
 const log = logger('registry');
@@ -91,11 +91,13 @@ export class Transport {
   constructor(private readonly t: Tuning, readonly insecure: InsecureHosts) {
     // connections: null = no per-origin cap; the engine decides how many layers it opens at once.
     const common = { headersTimeout: t.headersTimeoutMs, bodyTimeout: t.bodyTimeoutMs, keepAliveTimeout: 30_000, connections: null } as const;
-    // The trusted CAs are loaded on the first verified connection (trust.ts says why).
-    let connector: Connector | undefined;
-    const connect: Connector = (o, cb) => (connector ??= buildConnector({ timeout: t.connectTimeoutMs, secureContext: trustedContext() }))(o, cb);
-    this.verified = new Agent({ ...common, connect: connect as never });
-    this.unverified = new Agent({ ...common, connect: { timeout: t.connectTimeoutMs, rejectUnauthorized: false } });
+    // CAs are loaded on the first verified connection, none for unverified ones (trust.ts).
+    const lazy = (context: () => object): Connector => {
+      let connector: Connector | undefined;
+      return (o, cb) => (connector ??= buildConnector({ timeout: t.connectTimeoutMs, ...context() }))(o, cb);
+    };
+    this.verified = new Agent({ ...common, connect: lazy(() => ({ secureContext: trustedContext() })) as never });
+    this.unverified = new Agent({ ...common, connect: lazy(() => ({ secureContext: unverifiedContext(), rejectUnauthorized: false })) as never });
   }
 
   /**

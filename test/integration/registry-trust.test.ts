@@ -1,6 +1,6 @@
 // Which certificate authorities a verified registry connection trusts (registry/trust.ts):
-// Node's roots, the system bundle (SSL_CERT_FILE or /etc/ssl/certs/...), and the files in
-// NODE_EXTRA_CA_CERTS / GROOT_EXTRA_CA_CERTS — the last through the `bin/groot` launcher,
+// the system bundle (SSL_CERT_FILE or /etc/ssl/certs/...; Node's roots only where there is
+// none), and the files in NODE_EXTRA_CA_CERTS / GROOT_EXTRA_CA_CERTS — the last through the `bin/groot` launcher,
 // which hands NODE_EXTRA_CA_CERTS over so Node does not load it at start-up. A real TLS
 // registry with a self-signed certificate.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -59,12 +59,12 @@ const resolve = async () => {
   return s.resolve();
 };
 
-test('caFiles: the system bundle (SSL_CERT_FILE first), then both extra files, each once', () => {
-  expect(caFiles({ SSL_CERT_FILE: '/a.pem', NODE_EXTRA_CA_CERTS: '/b.pem', GROOT_EXTRA_CA_CERTS: '/b.pem' })).toEqual(['/a.pem', '/b.pem']);
-  expect(caFiles({ GROOT_EXTRA_CA_CERTS: '/c.pem' })).toEqual(['/etc/ssl/certs/ca-certificates.crt', '/c.pem']);
+test('caFiles: the system bundle (SSL_CERT_FILE first, else Go\'s paths), then both extra files, each once', () => {
+  expect(caFiles({ SSL_CERT_FILE: '/a.pem', NODE_EXTRA_CA_CERTS: '/b.pem', GROOT_EXTRA_CA_CERTS: '/b.pem' })).toEqual({ system: '/a.pem', extra: ['/b.pem'] });
+  expect(caFiles({ GROOT_EXTRA_CA_CERTS: '/c.pem' })).toEqual({ system: '/etc/ssl/certs/ca-certificates.crt', extra: ['/c.pem'] });
 });
 
-test('a self-signed registry is refused with only Node\'s roots and an empty system bundle', async () => {
+test('a self-signed registry is refused with an empty system bundle and no extra file', async () => {
   const e = await resolve().catch((x: unknown) => x as Error);
   expect(isGrootError(e, 'GROOT_REGISTRY_TLS')).toBe(true);
   expect(e.message).toMatch(/TLS certificate not trusted/);
