@@ -144,3 +144,4 @@ port.on('message', (m: ToWorker) => {
       break;
   }
 });
+send({ t: 'ready' });

@@ -61,6 +61,13 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
+/** Until every live worker of `p` has loaded its code (a booting worker weighs extra in the balance). */
+async function workersReady(p: UnpackPool): Promise<void> {
+  const lanes = () => (p as unknown as { workers: { ready: boolean; dead: boolean }[] }).workers.filter((w) => !w.dead);
+  for (let i = 0; i < 500 && !lanes().every((w) => w.ready); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(lanes().every((w) => w.ready)).toBe(true);
+}
+
 /** Let the worker's closes land before counting descriptors. */
 async function expectNoLeak(): Promise<void> {
   for (let i = 0; i < 50 && openFds() > fds0; i++) await new Promise((r) => setTimeout(r, 20));
@@ -288,6 +295,7 @@ test('unpack() shares layers between this thread and the workers by size, this t
     const raws = [0, 1, 2, 3].map((i) => tar([{ name: `f${i}`, content: randomBytes(1 << 20) }]));
     const gzs = raws.map((r) => compress(r, 'gzip'));
     one.prepare(gzs.reduce((s, g) => s + g.length, 0) + SPAWN_MIN_BYTES); // enough to start the worker
+    await workersReady(one);
     const dirs = raws.map(() => freshDir());
     // Equal sizes (as declared: the balance is decided before a byte is read): here, worker, here, worker.
     const results = await Promise.all(gzs.map((gz, i) => one.unpack(async () => streamOf(gz, 8192), dirs[i]!, { label: `L${i}`, diffID: sha256(raws[i]!) }, {}, 1 << 20)));
@@ -358,6 +366,24 @@ test('a worker that dies while its layer\'s blob is being opened fails that laye
   expect(e.message).toMatch(/^L: the unpack worker exited/);
 });
 
+test('a worker still loading its code weighs 8 MiB more: small layers stay on this thread until it is up', async () => {
+  const p = new UnpackPool(1);
+  const inWorker = jest.spyOn(p, 'apply');
+  try {
+    p.prepare(SPAWN_MIN_BYTES);
+    const raws = [0, 1, 2].map((i) => tar([{ name: `s${i}`, content: randomBytes(50_000) }]));
+    const lanes = (p as unknown as { workers: { ready: boolean }[] }).workers;
+    expect(lanes[0]!.ready).toBe(false);
+    await Promise.all(raws.map((raw) => p.unpack(async () => streamOf(raw), freshDir(), { label: 'early', diffID: sha256(raw) }, {}, 1 << 20)));
+    expect(inWorker).not.toHaveBeenCalled();
+    await workersReady(p);
+    await Promise.all(raws.map((raw, i) => p.unpack(async () => streamOf(raw), freshDir(), { label: `up-${i}`, diffID: sha256(raw) }, {}, 1 << 20)));
+    expect(inWorker.mock.calls.map((c) => c[2].label)).toEqual(['up-1']);
+  } finally {
+    await p.close();
+  }
+});
+
 test('a worker that died is left out of the balance and replaced by the next prepare()', async () => {
   const p = new UnpackPool(1);
   const inWorker = jest.spyOn(p, 'apply');
@@ -372,8 +398,9 @@ test('a worker that died is left out of the balance and replaced by the next pre
     // With the only worker dead, both unpack here.
     await Promise.all(raws.map((raw) => p.unpack(async () => streamOf(raw), freshDir(), { label: 'here', diffID: sha256(raw) }, {}, 1 << 20)));
     expect(inWorker).not.toHaveBeenCalled();
-    // The next pull starts a new one, and it takes its share.
+    // The next pull starts a new one, and once it is up it takes its share.
     p.prepare(SPAWN_MIN_BYTES);
+    await workersReady(p);
     const results = await Promise.all(raws.map((raw, i) => p.unpack(async () => streamOf(raw), freshDir(), { label: `again-${i}`, diffID: sha256(raw) }, {}, 1 << 20)));
     results.forEach((r, i) => expect(r.diffID).toBe(sha256(raws[i]!)));
     expect(inWorker.mock.calls.map((c) => c[2].label)).toEqual(['again-1']);
