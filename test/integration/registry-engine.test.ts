@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isGrootError } from '../../src/errors/index.js';
 import { chainIDs } from '../../src/image/index.js';
-import { openEngine, type Engine, type PullOptions } from '../../src/rootfs/index.js';
+import type { Engine, PullOptions } from '../../src/rootfs/index.js';
 import type { RegistryOptions } from '../../src/registry/index.js';
-import { unmountTree } from '../../src/store/index.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/registry-proxy.js';
+import type { FaultProxy } from '../helpers/registry-proxy.js';
+import { startProxiedEngine, type ProxiedEngine } from '../helpers/registry-engine.js';
 import { noise, pushFixture, type PushedImage } from '../helpers/registry-images.js';
 
 let tmp: string;
@@ -29,21 +29,13 @@ beforeAll(async () => {
   sibling = await pushFixture(tmp, reg.host, 'test/sibling', 'v1', [[{ name: 'base.bin', content: base }], [{ name: 'sibling.txt', content: 'sibling\n' }]]);
 });
 
+let setup: ProxiedEngine;
 beforeEach(async () => {
-  proxy = await startFaultProxy(reg.url);
-  storePath = mkdtempSync(join(tmp, 'store-'));
-  engine = await openEngine({ storePath, quota: 'none' });
+  setup = await startProxiedEngine(reg.url, tmp);
+  ({ proxy, engine, storePath } = setup);
 });
 
-afterEach(async () => {
-  try {
-    await engine.close();
-    await proxy.stop();
-  } finally {
-    await unmountTree(storePath);
-    rmSync(storePath, { recursive: true, force: true });
-  }
-});
+afterEach(() => setup.stop());
 
 afterAll(async () => {
   await reg?.stop();

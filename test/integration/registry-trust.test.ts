@@ -65,7 +65,7 @@ test('caFiles: the system bundle (SSL_CERT_FILE first, else Go\'s paths), then b
 });
 
 test('a self-signed registry is refused with an empty system bundle and no extra file', async () => {
-  const e = await resolve().catch((x: unknown) => x as Error);
+  const e = await resolve().then(() => { throw new Error('expected a failure'); }, (x: unknown) => x as Error);
   expect(isGrootError(e, 'GROOT_REGISTRY_TLS')).toBe(true);
   expect(e.message).toMatch(/TLS certificate not trusted/);
 });

@@ -14,9 +14,9 @@ import { configureLogging } from '../../src/log/index.js';
 import { RegistrySource } from '../../src/registry/source.js';
 import type { RegistryOptions } from '../../src/registry/index.js';
 import { openEngine, type Engine, type PullOptions, type PullProgress } from '../../src/rootfs/index.js';
-import { unmountTree } from '../../src/store/index.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/registry-proxy.js';
+import type { FaultProxy } from '../helpers/registry-proxy.js';
+import { startProxiedEngine, type ProxiedEngine } from '../helpers/registry-engine.js';
 import { noise, pushFixture, type PushedImage } from '../helpers/registry-images.js';
 
 const BOB = { username: 'bob', password: 'worker-secret-Qx7' };
@@ -45,10 +45,10 @@ beforeAll(async () => {
 
 let opened: jest.SpiedFunction<RegistrySource['openLayer']>;
 let applied: jest.SpiedFunction<UnpackPool['apply']>;
+let setup: ProxiedEngine;
 beforeEach(async () => {
-  proxy = await startFaultProxy(reg.url);
-  storePath = mkdtempSync(join(tmp, 'store-'));
-  engine = await openEngine({ storePath, quota: 'none', unpackWorkers: 1 });
+  setup = await startProxiedEngine(reg.url, tmp, { unpackWorkers: 1 });
+  ({ proxy, engine, storePath } = setup);
   opened = jest.spyOn(RegistrySource.prototype, 'openLayer');
   applied = jest.spyOn(UnpackPool.prototype, 'apply');
   jest.spyOn(UnpackPool.prototype, 'unpack').mockImplementation(function (this: UnpackPool, open, dir, expect_, opts, size) {
@@ -58,13 +58,8 @@ beforeEach(async () => {
 
 afterEach(async () => {
   jest.restoreAllMocks();
-  try {
-    await engine.close();
-    await proxy.stop();
-  } finally {
-    await unmountTree(storePath);
-    rmSync(storePath, { recursive: true, force: true });
-  }
+  setup.engine = engine; // a test may have reopened it
+  await setup.stop();
 });
 
 afterAll(async () => {
@@ -77,6 +72,7 @@ afterAll(async () => {
 const opts = (extra: RegistryOptions & PullOptions = {}): PullOptions & RegistryOptions => ({ insecureRegistries: [proxy.host, authReg.host], retries: 2, backoffMs: 10, maxBackoffMs: 50, ...extra });
 const src = (img: PushedImage) => `docker://${proxy.host}/${img.ref.slice(reg.host.length + 1)}`;
 const leftovers = () => (existsSync(join(storePath, 'volumes')) ? readdirSync(join(storePath, 'volumes')) : []).filter((d) => d.includes('-incomplete-'));
+const failed = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (x: unknown) => x as Error & { code?: string });
 const layerRequests = (digest: string) => proxy.requests.filter((r) => r.url.endsWith(`/blobs/${digest}`));
 
 test('a layer in a worker is fetched by the worker: this thread never opens it; progress counts its bytes as they come', async () => {
@@ -113,7 +109,7 @@ test('in a worker, a connection cut mid-layer is resumed with a Range request', 
 test('in a worker, wrong bytes fail the pull naming the layer; nothing half-written stays', async () => {
   const bad = app.layers[1]!;
   proxy.fault = (r) => (r.url.endsWith(`/blobs/${bad.digest}`) ? { kind: 'corrupt', at: 1000 } : undefined);
-  const e = await engine.pull(src(app), opts()).catch((x: unknown) => x as Error & { code?: string });
+  const e = await failed(engine.pull(src(app), opts()));
   // A flipped byte breaks the gzip stream (or, where it still inflates, the digest).
   expect(['GROOT_INVALID_LAYER', 'GROOT_DIGEST_MISMATCH']).toContain(e.code);
   expect(e.message).toContain(`layer 2/3 ${bad.digest}`);
@@ -124,7 +120,7 @@ test('in a worker, wrong bytes fail the pull naming the layer; nothing half-writ
 test('in a worker, a layer missing from the registry fails with the registry\'s error', async () => {
   const gone = app.layers[2]!;
   proxy.fault = (r) => (r.url.endsWith(`/blobs/${gone.digest}`) ? { kind: 'status', status: 404, body: '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}' } : undefined);
-  const e = await engine.pull(src(app), opts()).catch((x: unknown) => x as Error);
+  const e = await failed(engine.pull(src(app), opts()));
   expect(e.name).toBe('RegistryError');
   expect(e.message).toContain(`layer ${gone.digest} is missing from registry ${proxy.host} (BLOB_UNKNOWN: blob unknown to registry)`);
   expect(leftovers()).toEqual([]);
@@ -132,7 +128,7 @@ test('in a worker, a layer missing from the registry fails with the registry\'s 
 
 test('in a worker, credentials log in to the registry and never reach the log', async () => {
   const source = `docker://${privateApp.ref}`;
-  const anonymous = await engine.pull(source, opts()).catch((x: unknown) => x as Error);
+  const anonymous = await failed(engine.pull(source, opts()));
   expect(anonymous.message).toContain('does not exist or you do not have permissions to see it');
   const info = await engine.pull(source, opts({ credentials: BOB }));
   expect(info.chainIDs).toHaveLength(2);
@@ -154,7 +150,7 @@ test('aborting a pull while a worker waits on a stalled blob stops it at once; n
     signal: ac.signal,
     onProgress: (p) => { if (p.layers[0]!.bytesDone >= 300_000) ac.abort(new Error('operator stop')); },
   }));
-  const e = await pulling.catch((x: unknown) => x as Error);
+  const e = await failed(pulling);
   expect(isGrootError(e, 'GROOT_ABORTED')).toBe(true);
   expect(Date.now() - started).toBeLessThan(20_000);
   expect(leftovers()).toEqual([]);
