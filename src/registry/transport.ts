@@ -93,8 +93,11 @@ export class Transport {
     const common = { headersTimeout: t.headersTimeoutMs, bodyTimeout: t.bodyTimeoutMs, keepAliveTimeout: 30_000, connections: null } as const;
     // CAs are loaded on the first verified connection, none for unverified ones (trust.ts).
     const lazy = (context: () => object): Connector => {
-      let connector: Connector | undefined;
-      return (o, cb) => (connector ??= buildConnector({ timeout: t.connectTimeoutMs, ...context() }))(o, cb);
+      let tls: Connector | undefined;
+      let plain: Connector | undefined;
+      return (o, cb) => ((o as { protocol?: string }).protocol === 'https:'
+        ? (tls ??= buildConnector({ timeout: t.connectTimeoutMs, ...context() }))
+        : (plain ??= buildConnector({ timeout: t.connectTimeoutMs })))(o, cb);
     };
     this.verified = new Agent({ ...common, connect: lazy(() => ({ secureContext: trustedContext() })) as never });
     this.unverified = new Agent({ ...common, connect: lazy(() => ({ secureContext: unverifiedContext(), rejectUnauthorized: false })) as never });
