@@ -1,12 +1,11 @@
 // init-store and delete-store: making and removing a whole store. The engine works inside
 // a store; creating its directory, the optional loop-backed filesystem and the id mappings
 // fixed at init, and tearing all of it down again, happen here.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { StoreError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Engine, EngineOptions } from '../rootfs/index.js';
 import { mountTable, writeJsonAtomic } from '../sys/index.js';
+import { namespaceFile, readNamespace } from '../store/namespace.js';
 import type { IdMapping } from './args.js';
 import type { Namespace } from './rootless.js';
 import { loadBackingStore } from './backing-hook.js';
@@ -25,21 +24,6 @@ export interface InitStoreOptions {
   openEngine: (o: EngineOptions) => Promise<Engine>;
 }
 
-/** <store>/meta/namespace.json: the uid/gid mappings a store is created with (DESIGN store layout). */
-export function namespaceFile(storePath: string): string {
-  return join(storePath, 'meta', 'namespace.json');
-}
-
-async function readNamespace(storePath: string): Promise<Namespace | undefined> {
-  try {
-    const n = JSON.parse(await readFile(namespaceFile(storePath), 'utf8')) as Partial<Namespace>;
-    return { uidMappings: n.uidMappings ?? [], gidMappings: n.gidMappings ?? [] };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StoreError(`store ${storePath}: cannot read ${namespaceFile(storePath)}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 const same = (a: IdMapping[], b: IdMapping[]) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
@@ -54,7 +38,7 @@ export async function initStore(o: InitStoreOptions): Promise<void> {
   log.info({ store: o.storePath, action: r.action, backingFile: r.backingFile, quota: r.quota.kind }, 'store filesystem ready');
   if (o.directIO) log.info({ store: o.storePath }, '--with-direct-io is accepted for GrootFS compatibility and has no effect');
 
-  const current = await readNamespace(o.storePath);
+  const current = readNamespace(o.storePath);
   const wanted = o.namespace;
   if (current && (!same(current.uidMappings, wanted.uidMappings) || !same(current.gidMappings, wanted.gidMappings))) {
     throw new StoreError(`store ${o.storePath} is already initialized with different uid/gid mappings (${namespaceFile(o.storePath)}); delete-store first to change them`);
@@ -63,9 +47,6 @@ export async function initStore(o: InitStoreOptions): Promise<void> {
   // and asked for none again, stays as it was.
   if (!current && (wanted.uidMappings.length > 0 || wanted.gidMappings.length > 0 || !existed)) {
     await writeJsonAtomic(namespaceFile(o.storePath), wanted);
-    if (wanted.uidMappings.length > 0 || wanted.gidMappings.length > 0) {
-      log.warn({ store: o.storePath }, 'uid/gid mappings are recorded in the store, but layers are not translated to them yet');
-    }
   }
   // Opening the engine lays out (or repairs) the rest of the store.
   const engine = await o.openEngine({ storePath: o.storePath });

@@ -55,7 +55,7 @@ const STARTING_BYTES = 8 << 20;
  * Options a worker can honour: everything but callbacks stays in this thread. `remote`:
  * where a worker may fetch the blob itself (then `open` is not called for it).
  */
-export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'budget' | 'onBytes' | 'signal'> & { remote?: RemoteBlob };
+export type PoolApplyOptions = Pick<ApplyOptions, 'userXattrs' | 'idMap' | 'budget' | 'onBytes' | 'signal'> & { remote?: RemoteBlob };
 
 /**
  * Workers when the caller does not say: one per CPU besides this thread's, which unpacks
@@ -222,6 +222,7 @@ export class UnpackPool {
     const post = (m: ToWorker, transfer?: ArrayBuffer[]) => w.postMessage(m, transfer);
     const job: JobOptions = {};
     if (opts.userXattrs) job.userXattrs = true;
+    if (opts.idMap) job.idMap = opts.idMap;
     if (opts.budget) job.budget = opts.budget.shared;
 
     return new Promise<ApplyResult>((resolve, reject) => {

@@ -1,4 +1,5 @@
 import type { UnpackBudget } from './budget.js';
+import type { IdMap } from './id-map.js';
 
 /** What a layer's bytes must match. Any field left out is not checked. */
 export interface LayerExpectation {
@@ -23,9 +24,8 @@ export interface ApplyOptions {
   /** Called with new compressed bytes consumed (progress). */
   onBytes?: (n: number) => void;
   signal?: AbortSignal;
-  /** Map tar uid/gid to host ids (rootless stores). */
-  mapUid?: (id: number) => number;
-  mapGid?: (id: number) => number;
+  /** Map tar uids/gids to host ids (a store made with mappings; id-map.ts). */
+  idMap?: IdMap;
 }
 
 export interface ApplyResult {

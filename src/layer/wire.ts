@@ -9,10 +9,12 @@ import type { ErrorData } from '../errors/index.js';
 import type { LayerRef, PortableSource } from '../image/types.js';
 import type { LogRecord } from '../log/index.js';
 import type { SharedBudget } from './budget.js';
+import type { IdMap } from './id-map.js';
 import type { ApplyResult, LayerExpectation } from './types.js';
 
 export interface JobOptions {
   userXattrs?: boolean;
+  idMap?: IdMap;
   budget?: SharedBudget;
 }
 

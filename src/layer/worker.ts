@@ -108,6 +108,7 @@ async function runJob(m: Extract<ToWorker, { t: 'job' }>, job: { feed: Feed; abo
   const opts = {
     signal,
     ...(m.opts.userXattrs ? { userXattrs: true } : {}),
+    ...(m.opts.idMap ? { idMap: m.opts.idMap } : {}),
     ...(m.opts.budget ? { budget: attachBudget(m.opts.budget) } : {}),
   };
   if (!m.remote) return { t: 'done', id: m.id, result: await applyLayer(Readable.from(job.feed.chunks(), { objectMode: false }), m.dir, m.expect, opts) };

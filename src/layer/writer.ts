@@ -51,6 +51,7 @@ import { UnsafeLayerError, InvalidLayerError, StoreError, StoreFullError, Syscal
 import type { TarHeader, TarSink } from './tar-reader.js';
 import { splitEntryName, showName, WHITEOUT_PREFIX, OPAQUE_MARKER, AUFS_META_PREFIX } from './paths.js';
 import { XattrFilter } from './xattr-policy.js';
+import { idMapper, type IdMap, type IdMapper } from './id-map.js';
 import { logger } from '../log/index.js';
 
 const log = logger('layer');
@@ -63,8 +64,7 @@ const ZEROS = Buffer.alloc(64 * 1024);
 
 export interface WriterOptions {
   userXattrs?: boolean;
-  mapUid?: (id: number) => number;
-  mapGid?: (id: number) => number;
+  idMap?: IdMap;
 }
 
 interface DirMeta {
@@ -104,18 +104,26 @@ export class LayerWriter implements TarSink {
   private readonly egid = process.getegid?.() ?? 0;
   private readonly xattrPrefix: string;
   private readonly xattrs = new XattrFilter();
+  private readonly mapUid: IdMapper | undefined;
+  private readonly mapGid: IdMapper | undefined;
   /** Sum of regular file sizes written (a sparse file counts its data, not its holes). */
   unpackedBytes = 0;
 
   constructor(dir: string, private readonly label: string, private readonly opts: WriterOptions = {}) {
     this.root = Buffer.from(dir.replace(/\/+$/, '') || '/').toString('latin1');
     this.xattrPrefix = opts.userXattrs ? 'user.overlay.' : 'trusted.overlay.';
+    this.mapUid = idMapper(opts.idMap?.uid, 'uid');
+    this.mapGid = idMapper(opts.idMap?.gid, 'gid');
   }
 
   entry(h: TarHeader): void {
     const parts = splitEntryName(h.name);
     if (parts === 'dotdot') throw this.unsafe(h, 'has a ".." component');
     if (parts === 'nul') throw this.unsafe(h, 'contains a NUL byte');
+    if (this.mapUid || this.mapGid) {
+      // Checked here, so that a later owner() of this entry cannot fail without its name.
+      try { this.owner(h); } catch (e) { throw this.invalid(h, `is owned by ${h.uid}:${h.gid}: ${(e as Error).message}`); }
+    }
     if (h.xattrs.length > 0) h.xattrs = this.xattrs.keep(h.xattrs, h.name);
     if (parts.length === 0) {
       // containerd skips every entry for the root; a directory's attributes are applied
@@ -198,6 +206,13 @@ export class LayerWriter implements TarSink {
   /** Apply directory metadata and opaque markers, deepest first. Call once the archive ended. */
   finish(): void {
     this.xattrs.report(this.label, log);
+    // A layer without an entry for its root: in a mapped store the root still belongs to
+    // the container's root (as an implicit parent does), not to the host's.
+    // (It stays implicit: the store still gives it the attributes of the root below.)
+    if ((this.mapUid || this.mapGid) && !this.dirMeta.has('')) {
+      const { uid, gid } = this.owner(IMPLICIT_DIR);
+      try { lchownSync(this.abs(''), uid, gid); } catch (e) { throw failed(`${this.label}: directory /: setting its owner`, e); }
+    }
     const paths = new Set<string>([...this.dirMeta.keys(), ...this.opaque.keys()]);
     const order = [...paths].sort((a, b) => depth(b) - depth(a));
     for (const rel of order) {
@@ -479,8 +494,8 @@ export class LayerWriter implements TarSink {
   /** The host owner of an entry or a directory (mapped in a rootless store). */
   private owner(h: { uid: number; gid: number }): { uid: number; gid: number } {
     return {
-      uid: this.opts.mapUid ? this.opts.mapUid(h.uid) : h.uid,
-      gid: this.opts.mapGid ? this.opts.mapGid(h.gid) : h.gid,
+      uid: this.mapUid ? this.mapUid(h.uid) : h.uid,
+      gid: this.mapGid ? this.mapGid(h.gid) : h.gid,
     };
   }
 

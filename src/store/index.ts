@@ -9,3 +9,4 @@ export * from './mounts.js';
 export * from './store.js';
 export * from './pull.js';
 export * from './inherit.js';
+export * from './namespace.js';

@@ -105,6 +105,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
         const applyOpts: PoolApplyOptions = {
           signal,
           ...(budget ? { budget } : {}),
+          ...(store.idMap ? { idMap: store.idMap } : {}),
           ...(portable ? { remote: { from: portable, layer } } : {}),
           onBytes: (n) => { progress[i]!.bytesDone += n; report(); wrote(n); },
         };

@@ -10,6 +10,8 @@ import { VolumeStore, isDir, isDirSync } from './volumes.js';
 import { ImageRecords, Pins } from './images.js';
 import { RootfsRecords } from './rootfs-records.js';
 import { unmountTree } from './mounts.js';
+import { idMapOf, readNamespace } from './namespace.js';
+import type { IdMap } from '../layer/index.js';
 import { digestKey } from './layout.js';
 
 const log = logger('store');
@@ -44,6 +46,8 @@ export class Store {
   readonly rootfs: RootfsRecords;
   /** How repair removes a half-made rootfs; the engine sets one that releases its quota too. */
   teardown: RootfsTeardown;
+  /** The uid/gid mappings every volume is unpacked with (namespace.ts); undefined: none. */
+  idMap: IdMap | undefined;
 
   private constructor(root: string, teardown?: RootfsTeardown) {
     this.layout = new StoreLayout(root);
@@ -65,6 +69,7 @@ export class Store {
   static async open(path: string, opts: OpenOptions = {}): Promise<Store> {
     const store = new Store(resolve(path), opts.teardown);
     await store.ensureLayout();
+    store.idMap = idMapOf(readNamespace(store.path));
     if (opts.repair !== false) await store.tryRepair();
     return store;
   }

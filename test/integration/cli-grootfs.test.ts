@@ -287,6 +287,17 @@ describe('pull, capacity, delete-store', () => {
     expect(await groot(['--store', store, 'init-store'])).toMatchObject({ code: 1, stdout: expect.stringContaining('already initialized with different uid/gid mappings') });
     expect(await groot(['--store', store, 'init-store', '--uid-mapping', 'zero:1:1'])).toMatchObject({ code: 1, stdout: expect.stringContaining('parsing uid-mapping') });
   });
+
+  test('a store made with id mappings unpacks every layer mapped: the rootfs shows the image\'s owners inside the namespace', async () => {
+    const store = join(dir, `store${++storeN}`);
+    expect(await groot(['--store', store, 'init-store', '--uid-mapping', '0:100000:65536', '--gid-mapping', '0:200000:65536'])).toMatchObject({ code: 0, stdout: '' });
+    const spec = json(await groot(['--store', store, 'create', `oci://${layout}:latest`, 'mapped']));
+    const root = spec.root.path as string;
+    for (const p of ['', 'etc', 'etc/base', 'etc/app', 'big']) expect(await stat(join(root, p))).toMatchObject({ uid: 100000, gid: 200000 });
+    // A file the container writes is the upper's: created by the host here, so only the root dir is checked.
+    expect(await stat(join(store, 'images', 'mapped', 'diff'))).toMatchObject({ uid: 100000, gid: 200000 });
+    expect(await groot(['--store', store, 'delete', 'mapped'])).toMatchObject({ code: 0 });
+  });
 });
 
 test('a rootfs tarball (no config) works as a source', async () => {

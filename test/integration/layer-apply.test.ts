@@ -235,13 +235,26 @@ describe('applyLayer: later entries replace earlier ones', () => {
     expect(names[0]!.equals(name)).toBe(true);
   });
 
-  test('uid/gid mapping (rootless stores)', async () => {
-    const { dir } = await apply([{ name: 'd/', type: 'dir', uid: 1, gid: 2 }, { name: 'd/f', content: 'x', uid: 0, gid: 0 }, { name: 'd/l', type: 'symlink', linkname: 'f', uid: 3, gid: 3 }],
-      { mapUid: (id) => 100000 + id, mapGid: (id) => 200000 + id });
+  test('uid/gid mapping (stores made with mappings): every owner mapped, the root and implicit parents to the container\'s root', async () => {
+    const idMap = { uid: [{ containerID: 0, hostID: 100000, size: 1000 }, { containerID: 1000, hostID: 300000, size: 10 }], gid: [{ containerID: 0, hostID: 200000, size: 65536 }] };
+    const { dir } = await apply([{ name: 'd/', type: 'dir', uid: 1, gid: 2 }, { name: 'd/f', content: 'x', uid: 0, gid: 0 }, { name: 'd/l', type: 'symlink', linkname: 'f', uid: 3, gid: 3 },
+      { name: 'd/suid', content: 'x', mode: 0o4755, uid: 1005, gid: 7 }, { name: 'implicit/deep/f', content: 'y', uid: 999, gid: 999 }], { idMap });
     const t = snapshot(dir);
     expect(t.get('d')).toMatchObject({ uid: 100001, gid: 200002 });
     expect(t.get('d/f')).toMatchObject({ uid: 100000, gid: 200000 });
     expect(t.get('d/l')).toMatchObject({ uid: 100003, gid: 200003 });
+    expect(t.get('d/suid')).toMatchObject({ uid: 301005 - 1000, gid: 200007, mode: 0o4755 });
+    expect(t.get('implicit/deep/f')).toMatchObject({ uid: 100999, gid: 200999 });
+    expect(t.get('implicit')).toMatchObject({ uid: 100000, gid: 200000 });
+    expect(lstatSync(dir)).toMatchObject({ uid: 100000, gid: 200000 });
+  });
+
+  test('uid/gid mapping: an owner outside the mappings refuses the layer, naming the entry and the id', async () => {
+    const idMap = { uid: [{ containerID: 0, hostID: 100000, size: 65536 }], gid: [] };
+    const e = await rejection(apply([{ name: 'ok', content: 'x' }, { name: 'far/away', content: 'x', uid: 70000, gid: 5 }], { idMap }));
+    expect(e).toBeInstanceOf(InvalidLayerError);
+    expect(e.message).toContain(LABEL);
+    expect(e.message).toMatch(/entry "?far\/away"? is owned by 70000:5: uid 70000 is outside the store's uid mappings \(0:100000:65536\)/);
   });
 });
 

@@ -134,6 +134,23 @@ test('a layer whose source the worker can open (remote) is read by the worker: o
   await expectNoLeak();
 });
 
+test('a store\'s id mappings reach the worker: owners mapped there as on this thread, an unmapped one refused the same', async () => {
+  const idMap = { uid: [{ containerID: 0, hostID: 100000, size: 65536 }], gid: [{ containerID: 0, hostID: 200000, size: 65536 }] };
+  const raw = tar([{ name: 'd/', type: 'dir', uid: 5, gid: 6 }, { name: 'd/f', content: 'x', uid: 1000, gid: 1000 }]);
+  const [a, b] = [freshDir(), freshDir()];
+  await pool.apply(async () => streamOf(raw), a, { label: 'mapped' }, { idMap });
+  await applyLayer(streamOf(raw), b, { label: 'mapped' }, { idMap });
+  const owners = (d: string) => [...snapshot(d)].map(([p, e]) => [p, e.uid, e.gid]);
+  expect(owners(a)).toEqual(owners(b));
+  expect(owners(a)).toEqual([['', 100000, 200000], ['d', 100005, 200006], ['d/f', 101000, 201000]]);
+  const far = tar([{ name: 'far', content: 'x', uid: 70000 }]);
+  const e = await rejection(pool.apply(async () => streamOf(far), freshDir(), { label: 'mapped' }, { idMap }));
+  const here = await rejection(applyLayer(streamOf(far), freshDir(), { label: 'mapped' }, { idMap }));
+  expect(e).toBeInstanceOf(InvalidLayerError);
+  expect(e.message).toBe(here.message);
+  await expectNoLeak();
+});
+
 test('many layers through a pool of two all land, each in its own dir', async () => {
   const layers = Array.from({ length: 6 }, (_, i) => tar([{ name: `l${i}/f`, content: randomBytes(200_000 + i) }]));
   const dirs = layers.map(() => freshDir());
