@@ -20,16 +20,18 @@ export function openImageSource(source: string, opts: SourceOptions = {}): Image
  */
 class LazyRegistrySource implements ImageSource {
   private inner?: Promise<ImageSource>;
+  private loaded?: ImageSource;
   constructor(private readonly source: string, private readonly opts: SourceOptions) {}
 
   private get(): Promise<ImageSource> {
-    this.inner ??= import('../registry/index.js').then((m) => m.registrySource(this.source, this.opts));
+    this.inner ??= import('../registry/index.js').then((m) => (this.loaded = m.registrySource(this.source, this.opts)));
     return this.inner;
   }
 
   async resolve(signal?: AbortSignal, hooks?: ResolveHooks) { return (await this.get()).resolve(signal, hooks); }
   async openLayer(layer: LayerRef, o?: OpenLayerOptions) { return (await this.get()).openLayer(layer, o); }
-  portable(): PortableSource { return portableSource(this.source, this.opts); }
+  /** With what the loaded source learned (tokens, schemes), once there is one. */
+  portable(): PortableSource { return this.loaded?.portable?.() ?? portableSource(this.source, this.opts); }
   async prepare() { await (await this.get()).prepare?.(); }
   async close() { if (this.inner) await (await this.inner).close(); }
 }

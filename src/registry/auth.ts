@@ -69,6 +69,12 @@ export interface ChallengeOutcome { retry: boolean; reason: DenyReason }
 
 export const AUTH_FAILED = 'authorization failed: username and password are invalid';
 
+/** What an Authenticator learned (schemes, unexpired tokens), for another thread's to start with. */
+export interface AuthState {
+  schemes: [host: string, scheme: HostScheme][];
+  tokens: [key: string, token: { value: string; expiresAt: number }][];
+}
+
 export class Authenticator {
   private readonly schemes = new Map<string, HostScheme>();
   private readonly tokens = new Map<string, { value: string; expiresAt: number }>();
@@ -82,6 +88,16 @@ export class Authenticator {
     private readonly t: Tuning,
     private readonly now: () => number = Date.now,
   ) {}
+
+  exportState(): AuthState {
+    const now = this.now();
+    return { schemes: [...this.schemes], tokens: [...this.tokens].filter(([, t]) => t.expiresAt > now) };
+  }
+
+  importState(s: AuthState): void {
+    for (const [host, scheme] of s.schemes) if (!this.schemes.has(host)) this.schemes.set(host, scheme);
+    for (const [key, tok] of s.tokens) if (!this.tokens.has(key)) this.tokens.set(key, tok);
+  }
 
   /** The Authorization header for a request to `url`, from what earlier challenges taught. */
   async authorization(url: URL, scope: string, signal?: AbortSignal): Promise<string | undefined> {

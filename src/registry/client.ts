@@ -56,10 +56,18 @@ export class RegistryClient {
     private readonly authn: Authenticator,
     private readonly t: Tuning,
     mirrors: Record<string, string[]> = {},
+    learned: [string, 'https:' | 'http:'][] = [],
   ) {
+    // Plain http only ever for a host the operator marked insecure.
+    for (const [host, scheme] of learned) if (scheme === 'https:' || transport.insecure.has(host)) this.learnedScheme.set(host, scheme);
     const key = normalizeHost(ref.registry);
     const list = Object.entries(mirrors).filter(([h]) => normalizeHost(h) === key).flatMap(([, l]) => l);
     this.endpoints = [...list.map(parseMirror), { host: ref.registry, mirror: false }];
+  }
+
+  /** The scheme found to work per host (https first, then http, for insecure ones). */
+  knownSchemes(): [string, 'https:' | 'http:'][] {
+    return [...this.learnedScheme];
   }
 
   get scope(): string {

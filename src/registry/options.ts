@@ -1,6 +1,7 @@
 // Registry client options: the engine's SourceOptions plus transport tuning (time-outs,
 // retries) that tests and operators may change. Defaults suit a registry on a WAN.
 import type { SourceOptions } from '../image/types.js';
+import type { AuthState } from './auth.js';
 
 export interface RegistryTuning {
   /** Attempts after the first one, per request (and per resume of a blob). */
@@ -18,7 +19,16 @@ export interface RegistryTuning {
   userAgent?: string;
 }
 
-export type RegistryOptions = SourceOptions & RegistryTuning;
+/**
+ * What a registry source learned, handed to the source another thread opens for the same
+ * pull (ImageSource.portable), so it asks for no token and tries no scheme again. Internal.
+ */
+export interface RegistryHandover {
+  auth?: AuthState;
+  schemes?: [host: string, scheme: 'https:' | 'http:'][];
+}
+
+export type RegistryOptions = SourceOptions & RegistryTuning & { handover?: RegistryHandover };
 
 export type Tuning = Required<RegistryTuning>;
 

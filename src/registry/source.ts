@@ -17,7 +17,7 @@ import { Authenticator } from './auth.js';
 import { openBlobStream } from './blob-stream.js';
 import { RegistryClient } from './client.js';
 import { credentialsFor, loadCredentialsFile, type CredentialStore } from './credentials.js';
-import { tuningOf, type RegistryOptions, type Tuning } from './options.js';
+import { tuningOf, type RegistryHandover, type RegistryOptions, type Tuning } from './options.js';
 import { InsecureHosts, Transport, header, readBody } from './transport.js';
 
 const log = logger('registry');
@@ -41,7 +41,8 @@ export class RegistrySource implements ImageSource {
     this.t = tuningOf(opts);
     this.transport = new Transport(this.t, new InsecureHosts(opts.insecureRegistries));
     this.authn = new Authenticator(this.transport, (host) => credentialsFor(host, ref.registry, opts.credentials, this.credFile), this.t);
-    this.client = new RegistryClient(source, ref, this.transport, this.authn, this.t, opts.mirrors);
+    if (opts.handover?.auth) this.authn.importState(opts.handover.auth);
+    this.client = new RegistryClient(source, ref, this.transport, this.authn, this.t, opts.mirrors, opts.handover?.schemes);
   }
 
   private loadCredentials(): Promise<void> {
@@ -101,8 +102,10 @@ export class RegistrySource implements ImageSource {
     return image;
   }
 
+  /** This source as data, with the tokens and schemes it has learned so far. */
   portable(): PortableSource {
-    return portableSource(this.source, this.opts);
+    const handover: RegistryHandover = { auth: this.authn.exportState(), schemes: this.client.knownSchemes() };
+    return portableSource(this.source, { ...this.opts, handover });
   }
 
   prepare(): Promise<void> {

@@ -14,18 +14,23 @@ import { configureLogging } from '../../src/log/index.js';
 import { RegistrySource } from '../../src/registry/source.js';
 import type { RegistryOptions } from '../../src/registry/index.js';
 import { openEngine, type Engine, type PullOptions, type PullProgress } from '../../src/rootfs/index.js';
-import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { selfSignedCert, startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { startTokenServer, type TokenServer } from '../helpers/registry-token.js';
 import type { FaultProxy } from '../helpers/registry-proxy.js';
 import { startProxiedEngine, type ProxiedEngine } from '../helpers/registry-engine.js';
 import { noise, pushFixture, type PushedImage } from '../helpers/registry-images.js';
 
 const BOB = { username: 'bob', password: 'worker-secret-Qx7' };
+const ALICE = { username: 'alice', password: 'worker-token-secret-Zz4' };
 
 let tmp: string;
 let reg: RunningRegistry;
 let authReg: RunningRegistry;
 let app: PushedImage;
 let privateApp: PushedImage;
+let tokens: TokenServer;
+let tokenReg: RunningRegistry;
+let tokenApp: PushedImage;
 let proxy: FaultProxy;
 let engine: Engine;
 let storePath: string;
@@ -41,6 +46,11 @@ beforeAll(async () => {
   app = await pushFixture(tmp, reg.host, 'test/app', 'v1', [[{ name: 'base.bin', content: base }], [{ name: 'mid.bin', content: mid }], [{ name: 'app.txt', content: 'app\n' }]]);
   authReg = await startRegistry({ htpasswd: { [BOB.username]: BOB.password } });
   privateApp = await pushFixture(tmp, authReg.host, 'private/app', 'v1', [[{ name: 'base.bin', content: base }], [{ name: 'p.txt', content: 'private\n' }]], { creds: BOB });
+  const { cert, key } = await selfSignedCert(tmp, 'worker-token-signer');
+  const service = 'groot-worker-test';
+  tokens = await startTokenServer({ key, cert, service, issuer: 'groot-worker-issuer', users: { [ALICE.username]: ALICE.password } });
+  tokenReg = await startRegistry({ token: { realm: tokens.realm, service, issuer: 'groot-worker-issuer', rootCertBundle: cert } });
+  tokenApp = await pushFixture(tmp, tokenReg.host, 'private/tok', 'v1', [[{ name: 'base.bin', content: base }], [{ name: 'mid.bin', content: mid }]], { creds: ALICE });
 });
 
 let opened: jest.SpiedFunction<RegistrySource['openLayer']>;
@@ -66,10 +76,12 @@ afterAll(async () => {
   configureLogging({});
   await reg?.stop();
   await authReg?.stop();
+  await tokenReg?.stop();
+  await tokens?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const opts = (extra: RegistryOptions & PullOptions = {}): PullOptions & RegistryOptions => ({ insecureRegistries: [proxy.host, authReg.host], retries: 2, backoffMs: 10, maxBackoffMs: 50, ...extra });
+const opts = (extra: RegistryOptions & PullOptions = {}): PullOptions & RegistryOptions => ({ insecureRegistries: [proxy.host, authReg.host, tokenReg.host, '127.0.0.1'], retries: 2, backoffMs: 10, maxBackoffMs: 50, ...extra });
 const src = (img: PushedImage) => `docker://${proxy.host}/${img.ref.slice(reg.host.length + 1)}`;
 const leftovers = () => (existsSync(join(storePath, 'volumes')) ? readdirSync(join(storePath, 'volumes')) : []).filter((d) => d.includes('-incomplete-'));
 const failed = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (x: unknown) => x as Error & { code?: string });
@@ -140,6 +152,19 @@ test('in a worker, credentials log in to the registry and never reach the log', 
   expect(log).not.toContain(Buffer.from(`${BOB.username}:${BOB.password}`).toString('base64'));
 });
 
+test('a worker starts with the main thread\'s bearer token and scheme: one token for the whole pull, no https attempt', async () => {
+  const before = tokens.requests.length;
+  const info = await engine.pull(`docker://${tokenApp.ref}`, opts({ credentials: ALICE }));
+  expect(info.chainIDs).toHaveLength(2);
+  expect(applied.mock.calls.map((c) => c[3]?.remote?.layer.digest)).toEqual(tokenApp.layers.map((l) => l.digest));
+  expect(opened).not.toHaveBeenCalled();
+  expect(tokens.requests.slice(before)).toHaveLength(1);
+  // Only the main thread found out that this insecure registry speaks plain http.
+  const log = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('https failed on an insecure registry') && l.includes(tokenReg.host));
+  expect(log).toHaveLength(1);
+  expect(readFileSync(logFile, 'utf8')).not.toContain(ALICE.password);
+});
+
 test('aborting a pull while a worker waits on a stalled blob stops it at once; nothing is left', async () => {
   const big = app.layers[0]!;
   proxy.fault = (r) => (r.url.endsWith(`/blobs/${big.digest}`) ? { kind: 'stall', afterBytes: 300_000 } : undefined);
@@ -161,7 +186,7 @@ test('an explicit pull (eagerWorkers) starts the workers before the manifest is 
   const resolved = jest.spyOn(RegistrySource.prototype, 'resolve');
   await engine.pull(src(app), opts({ eagerWorkers: true }));
   expect(prepare.mock.invocationCallOrder[0]).toBeLessThan(resolved.mock.invocationCallOrder[0]!);
-  expect(prepare.mock.calls[0]![1]).toEqual({ source: src(app), options: expect.objectContaining({ insecureRegistries: [proxy.host, authReg.host] }) });
+  expect(prepare.mock.calls[0]![1]).toEqual({ source: src(app), options: expect.objectContaining({ insecureRegistries: opts().insecureRegistries }) });
   // A new engine (no worker yet) creating from the image now in the store: nothing to unpack, no worker.
   await engine.close();
   engine = await openEngine({ storePath, quota: 'none', unpackWorkers: 1 });
