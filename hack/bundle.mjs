@@ -29,4 +29,7 @@ const common = {
 await Promise.all([
   build({ ...common, entryPoints: [join(repo, 'dist/cli/main.js')], outfile: join(repo, 'dist/bundle/groot.cjs') }),
   build({ ...common, entryPoints: [join(repo, 'dist/layer/worker.js')], outfile: join(repo, 'dist/bundle/worker.cjs') }),
+  // undici's Agent, request and connector in one file (hack/undici-entry.cjs says why);
+  // the bundles load it, the compiled dist/ loads undici from node_modules.
+  build({ ...common, external: [], define: {}, banner: {}, entryPoints: [join(repo, 'hack/undici-entry.cjs')], outfile: join(repo, 'dist/bundle/undici.cjs') }),
 ]);

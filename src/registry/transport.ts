@@ -23,11 +23,19 @@ const log = logger('registry');
 // for that job before it can exit; the baseline code is fast enough for response heads
 // (bodies pass through in large spans), so only the baseline compiler is used.
 setFlagsFromString('--liftoff-only');
+// In the CLI's bundle, the three come from dist/bundle/undici.cjs (hack/undici-entry.cjs).
 const requireUndici = createRequire(import.meta.url);
-const Agent = requireUndici('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
-const request = requireUndici('undici/lib/api/api-request.js') as
-  (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
-const buildConnector = requireUndici('undici/lib/core/connect.js') as (opts: object) => Connector;
+type Undici = {
+  Agent: typeof UndiciAgent;
+  request: (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+  buildConnector: (opts: object) => Connector;
+};
+const undici: Undici = import.meta.url.endsWith('.cjs') ? requireUndici('./undici.cjs') as Undici : {
+  Agent: requireUndici('undici/lib/dispatcher/agent.js') as Undici['Agent'],
+  request: requireUndici('undici/lib/api/api-request.js') as Undici['request'],
+  buildConnector: requireUndici('undici/lib/core/connect.js') as Undici['buildConnector'],
+};
+const { Agent, request, buildConnector } = undici;
 type Connector = (opts: object, callback: (err: Error | null, socket: unknown) => void) => unknown;
 
 const MAX_REDIRECTS = 5;
