@@ -8,9 +8,10 @@
 // truncated blob reports as a size/digest mismatch when those are known. The caller
 // removes `dir` on failure; every stream and file handle is closed before we reject.
 //
-// Inflating runs on the libuv thread pool; hashing, tar parsing and the (synchronous) file
-// writes run on the calling thread: the main thread, or an unpack worker (pool.ts runs
-// this same function in worker threads for large layers).
+// Everything runs on the calling thread: gzip inflating (synchronously, compression.ts
+// says why; zstd through a zlib stream on the libuv thread pool), hashing, tar parsing and
+// the synchronous file writes. The calling thread is the main thread or an unpack worker
+// (pool.ts runs this same function in worker threads).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, InvalidLayerError, QuotaExceededError, AbortedError, GrootError } from '../errors/index.js';

@@ -2,7 +2,7 @@
 //
 // Synchronous fs calls on purpose: per small file, open+write+fchown+fchmod+futimens+close
 // through the thread pool costs several round trips each, while the sync calls are a few
-// microseconds. Decompression still runs on the thread pool, and the caller feeds us.
+// microseconds. The caller feeds us decoded bytes.
 //
 // Path safety: the directory starts empty and nothing else writes to it, so the writer
 // knows every directory it made (`dirs`). A parent component that is not one of them is
