@@ -195,7 +195,7 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
         insecureRegistries: s.insecureRegistries,
         eagerWorkers: true, // `pull` is for filling the cache: layers are expected
         ...sourceOptions(s),
-      })));
+      })), { startWorkers: true });
       out(JSON.stringify({
         source: info.source, digest: info.digest, layers: info.chainIDs.length,
         compressed_size_bytes: info.compressedSize, unpacked_size_bytes: info.unpackedSize,
@@ -261,8 +261,8 @@ async function settings(cmd: Command): Promise<GrootfsConfig> {
   return cfg;
 }
 
-async function withEngine<T>(deps: CliDeps, storePath: string, fn: (e: Engine) => Promise<T>): Promise<T> {
-  const engine = await deps.openEngine({ storePath });
+async function withEngine<T>(deps: CliDeps, storePath: string, fn: (e: Engine) => Promise<T>, opts: Omit<EngineOptions, 'storePath'> = {}): Promise<T> {
+  const engine = await deps.openEngine({ storePath, ...opts });
   try {
     return await fn(engine);
   } finally {

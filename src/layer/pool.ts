@@ -341,6 +341,7 @@ export class UnpackPool {
   private spawn(): WorkerLane {
     const worker = new Worker(WORKER_FILE, { workerData: { log: loggingSettings() } });
     const lane: WorkerLane = { worker, jobs: new Map(), dead: false, ready: false, load: 0, active: 0 };
+    const born = performance.now();
     const gone = (why: string, cause?: Error) => {
       lane.dead = true;
       for (const j of [...lane.jobs.values()]) j.gone(why, cause);
@@ -353,7 +354,7 @@ export class UnpackPool {
     worker.on('exit', (code) => gone(`exited (code ${code})`));
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'log') logRecord(m.record);
-      else if (m.t === 'ready') lane.ready = true;
+      else if (m.t === 'ready') { lane.ready = true; log.debug({ ms: Math.round(performance.now() - born) }, 'unpack worker ready'); }
       else lane.jobs.get(m.id)?.message(m);
     });
     this.workers.push(lane);

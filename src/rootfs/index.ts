@@ -3,7 +3,7 @@ import type { Engine } from './types.js';
 import { Store } from '../store/index.js';
 import { quotaBackendFor } from './quota-backend.js';
 import { OverlayEngine } from './engine.js';
-import { UnpackPool, defaultWorkers } from '../layer/index.js';
+import { UnpackPool, defaultWorkers, SPAWN_MIN_BYTES } from '../layer/index.js';
 import { InvalidArgumentError } from '../errors/index.js';
 export * from './types.js';
 
@@ -16,14 +16,28 @@ export interface EngineOptions {
    * Default: GROOT_UNPACK_WORKERS, else one per CPU but one (layer/pool.ts says how they share).
    */
   unpackWorkers?: number;
+  /**
+   * Start the unpack workers now, before the store is even opened (a caller about to pull:
+   * the CLI's `pull`), so they have loaded by the time the first layers stream in.
+   */
+  startWorkers?: boolean;
 }
 
 /** Open (creating when missing) the store at storePath, repairing what a crash left there. */
 export async function openEngine(opts: EngineOptions): Promise<Engine> {
-  const store = await Store.open(opts.storePath, { repair: false });
-  const quota = await quotaBackendFor(store.path, opts.quota);
   const workers = opts.unpackWorkers ?? workersFromEnv() ?? defaultWorkers();
-  const engine = new OverlayEngine(store, quota, workers > 0 ? { pool: new UnpackPool(workers) } : {});
+  const pool = workers > 0 ? new UnpackPool(workers) : undefined;
+  if (opts.startWorkers) pool?.prepare(SPAWN_MIN_BYTES);
+  let store: Store;
+  let quota: Awaited<ReturnType<typeof quotaBackendFor>>;
+  try {
+    store = await Store.open(opts.storePath, { repair: false });
+    quota = await quotaBackendFor(store.path, opts.quota);
+  } catch (e) {
+    await pool?.close();
+    throw e;
+  }
+  const engine = new OverlayEngine(store, quota, pool ? { pool } : {});
   await store.tryRepair();
   return engine;
 }

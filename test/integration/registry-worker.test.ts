@@ -5,7 +5,7 @@
 // Real registry, real store; every layer is sent to the worker (the balance would keep
 // some of these small layers here).
 import { jest } from '@jest/globals';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isGrootError } from '../../src/errors/index.js';
@@ -196,4 +196,23 @@ test('an explicit pull (eagerWorkers) starts the workers before the manifest is 
   const pool = prepare.mock.contexts[0] as unknown as { workers: unknown[] };
   expect(pool.workers).toHaveLength(0);
   expect(await engine.delete('warm')).toBe(true);
+});
+
+test('startWorkers: the workers start as the engine opens; a store that cannot be opened leaves none running', async () => {
+  const prepare = jest.spyOn(UnpackPool.prototype, 'prepare');
+  const early = await openEngine({ storePath: join(tmp, 'early-store'), quota: 'none', unpackWorkers: 1, startWorkers: true });
+  try {
+    expect(prepare).toHaveBeenCalledTimes(1);
+    const pool = prepare.mock.contexts[0] as unknown as { workers: unknown[] };
+    expect(pool.workers).toHaveLength(1);
+  } finally {
+    await early.close();
+  }
+  prepare.mockClear();
+  const file = join(tmp, 'not-a-dir');
+  writeFileSync(file, 'x');
+  const e = await failed(openEngine({ storePath: file, quota: 'none', unpackWorkers: 1, startWorkers: true }));
+  expect(e.message).toContain(file);
+  const pool = prepare.mock.contexts[0] as unknown as { workers: unknown[] };
+  expect(pool.workers).toHaveLength(0); // closed, the worker terminated
 });
