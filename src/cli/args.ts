@@ -2,6 +2,7 @@
 import { isAbsolute, normalize, relative, sep } from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
 import type { Platform } from '../image/types.js';
+import type { IdRange } from '../layer/id-map.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -31,7 +32,8 @@ export function checkLogLevel(level: string, where: string): string {
   return l;
 }
 
-export interface IdMapping { containerID: number; hostID: number; size: number }
+/** One `NS:HOST:SIZE` range: the unpacker's IdRange. */
+export type IdMapping = IdRange;
 
 /** GrootFS's `--uid-mapping NS:HOST:SIZE` (container id, host id, range size). */
 export function parseIdMapping(flag: string, value: string): IdMapping {

@@ -3,8 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
 import type { IdMapping } from './args.js';
+import type { StoreNamespace } from '../store/namespace.js';
 
-export interface Namespace { uidMappings: IdMapping[]; gidMappings: IdMapping[] }
+/** What init-store records (store/namespace.ts). */
+export type Namespace = StoreNamespace;
 
 /**
  * `--rootless USER:GROUP`: map container root to the user and ids 1.. to the user's

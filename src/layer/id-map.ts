@@ -10,18 +10,12 @@ export interface IdRange { containerID: number; hostID: number; size: number }
 /** A store's mappings; an empty list leaves that kind of id as it is. */
 export interface IdMap { uid: IdRange[]; gid: IdRange[] }
 
-export class UnmappedIdError extends Error {}
-
 export type IdMapper = (id: number) => number;
 
 export function idMapper(ranges: readonly IdRange[] | undefined, kind: 'uid' | 'gid'): IdMapper | undefined {
   if (!ranges || ranges.length === 0) return undefined;
   return (id) => {
     for (const r of ranges) if (id >= r.containerID && id - r.containerID < r.size) return r.hostID + (id - r.containerID);
-    throw new UnmappedIdError(`${kind} ${id} is outside the store's ${kind} mappings (${ranges.map((r) => `${r.containerID}:${r.hostID}:${r.size}`).join(', ')})`);
+    throw new Error(`${kind} ${id} is outside the store's ${kind} mappings (${ranges.map((r) => `${r.containerID}:${r.hostID}:${r.size}`).join(', ')})`);
   };
-}
-
-export function hasMappings(m: IdMap | undefined): m is IdMap {
-  return !!m && (m.uid.length > 0 || m.gid.length > 0);
 }

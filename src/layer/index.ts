@@ -1,7 +1,7 @@
 // Layer unpacking: the hot path and the security boundary. See apply.ts and writer.ts.
 export { applyLayer } from './apply.js';
 export { createBudget, type UnpackBudget } from './budget.js';
-export { idMapper, hasMappings, type IdMap, type IdRange } from './id-map.js';
+export { idMapper, type IdMap, type IdRange } from './id-map.js';
 export type { ApplyOptions, ApplyResult, LayerExpectation } from './types.js';
 export { TarReader, type TarHeader, type TarSink, type EntryType } from './tar-reader.js';
 export { detectCompression, declaredCompression, type Compression } from './compression.js';

@@ -151,7 +151,7 @@ export class UnpackPool {
     }
     const w = lane;
     return this.track(w, size, opts, async (o) => {
-      if (o.remote) return this.run(w, o.remote, dir, expect, o);
+      if (o.remote) return this.run(w, undefined, dir, expect, o);
       let blob: Readable;
       try {
         blob = await open();
@@ -215,8 +215,8 @@ export class UnpackPool {
     }
   }
 
-  /** One job on a worker: `blob` streamed from here, or a RemoteBlob the worker fetches. */
-  private run(lane: WorkerLane, blob: Readable | RemoteBlob, dir: string, expect: LayerExpectation, opts: PoolApplyOptions): Promise<ApplyResult> {
+  /** One job on a worker: `blob` streamed from here, or (none) opts.remote, which the worker fetches. */
+  private run(lane: WorkerLane, blob: Readable | undefined, dir: string, expect: LayerExpectation, opts: PoolApplyOptions): Promise<ApplyResult> {
     const w = lane.worker;
     const id = this.nextId++;
     const post = (m: ToWorker, transfer?: ArrayBuffer[]) => w.postMessage(m, transfer);
@@ -267,11 +267,10 @@ export class UnpackPool {
       // It may have died while the blob was being opened: nothing would answer.
       if (lane.dead) { lane.jobs.get(id)!.gone('exited before the layer reached it'); return; }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const remote = typeof (blob as Readable).pipe === 'function' ? undefined : blob as RemoteBlob;
-      post({ t: 'job', id, dir, expect, opts: job, ...(remote ? { remote } : {}) });
+      post({ t: 'job', id, dir, expect, opts: job, ...(blob ? {} : { remote: opts.remote }) });
       if (opts.signal?.aborted) onAbort();
-      if (remote) return;
-      const stream = blob as Readable;
+      if (!blob) return;
+      const stream = blob;
 
       (async () => {
         // Bytes go over in batches of BATCH: a message costs both threads a wake-up, and

@@ -28,18 +28,16 @@ export async function openEngine(opts: EngineOptions): Promise<Engine> {
   const workers = opts.unpackWorkers ?? workersFromEnv() ?? defaultWorkers();
   const pool = workers > 0 ? new UnpackPool(workers) : undefined;
   if (opts.startWorkers) pool?.prepare(SPAWN_MIN_BYTES);
-  let store: Store;
-  let quota: Awaited<ReturnType<typeof quotaBackendFor>>;
   try {
-    store = await Store.open(opts.storePath, { repair: false });
-    quota = await quotaBackendFor(store.path, opts.quota);
+    const store = await Store.open(opts.storePath, { repair: false });
+    const quota = await quotaBackendFor(store.path, opts.quota);
+    const engine = new OverlayEngine(store, quota, pool ? { pool } : {});
+    await store.tryRepair();
+    return engine;
   } catch (e) {
-    await pool?.close();
+    await pool?.close(); // workers started for an engine that is not there
     throw e;
   }
-  const engine = new OverlayEngine(store, quota, pool ? { pool } : {});
-  await store.tryRepair();
-  return engine;
 }
 
 function workersFromEnv(): number | undefined {
