@@ -219,14 +219,14 @@ export class LayerWriter implements TarSink {
       const p = this.abs(rel);
       const m = this.dirMeta.get(rel);
       const o = this.opaque.get(rel);
-      const what = `${this.label}: directory ${showName(rel || '/')}: setting metadata`;
+      const what = () => `${this.label}: directory ${showName(rel || '/')}: setting metadata`; // on failure only: 1 call a directory
       if (m && !o && this.plainDir(rel, m)) {
         // Made with its final mode and owner, nothing else to set: only the mtime, by path.
         // Safe without an fd: rel and its parents are directories this layer made (a
         // later entry that replaced one dropped everything under it from dirMeta), and
         // the last component is not followed.
         if (m.mtime) {
-          try { lutimensBytes(p, m.mtime, m.mtime); } catch (e) { throw failed(what, e); }
+          try { lutimensBytes(p, m.mtime, m.mtime); } catch (e) { throw failed(what(), e); }
         }
         continue;
       }
@@ -243,7 +243,7 @@ export class LayerWriter implements TarSink {
         if (o) lsetxattrBytes(p, this.xattrPrefix + 'opaque', Buffer.from(o));
         if (m?.mtime) futimens(fd, m.mtime, m.mtime);
       } catch (e) {
-        throw failed(what, e);
+        throw failed(what(), e);
       } finally {
         if (fd >= 0) closeSync(fd);
       }

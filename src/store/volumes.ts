@@ -3,7 +3,7 @@
 // `-incomplete-` dir, after its meta record and short link were written. Start-up repair
 // removes the leftovers of any step a crash interrupted.
 import { lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
-import { rename, rm, readlink } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FilesystemSyncer } from '../sys/index.js';
@@ -243,11 +243,11 @@ export class VolumeStore {
    */
   async withLink(meta: VolumeMeta, signal?: AbortSignal): Promise<VolumeMeta> {
     const key = digestKey(meta.chainID);
-    if (await this.linkOk(meta.shortLink, key)) return meta;
+    if (this.linkOk(meta.shortLink, key)) return meta;
     const lock = await this.locks.chain(key, signal);
     try {
       const current = (await this.readByKey(key)) ?? meta;
-      if (await this.linkOk(current.shortLink, key)) return current;
+      if (this.linkOk(current.shortLink, key)) return current;
       log.warn({ volume: key }, 'short link missing: making a new one');
       const fixed = { ...current, shortLink: this.makeLink(key) };
       await writeRecord(this.layout.volumeMeta(key), fixed);
@@ -281,9 +281,10 @@ export class VolumeStore {
     await writeRecord(this.layout.volumeMeta(digestKey(meta.chainID)), meta);
   }
 
-  private async linkOk(short: string, key: string): Promise<boolean> {
+  /** Synchronous: a create checks one link a layer, and an await is a thread pool round trip. */
+  private linkOk(short: string, key: string): boolean {
     try {
-      return (await readlink(this.layout.link(short))) === `../volumes/${key}`;
+      return readlinkSync(this.layout.link(short)) === `../volumes/${key}`;
     } catch {
       return false;
     }

@@ -21,8 +21,9 @@ function cstr(path: Buffer): Buffer {
   return b;
 }
 
-function show(path: Buffer): string {
-  return path.toString('utf8');
+/** For an error message only: built when a call failed (this is the unpack hot path). */
+function show(path: Buffer): () => string {
+  return () => path.toString('utf8');
 }
 
 export function mknodBytes(path: Buffer, mode: number, major = 0, minor = 0): void {
@@ -30,7 +31,7 @@ export function mknodBytes(path: Buffer, mode: number, major = 0, minor = 0): vo
 }
 
 export function lsetxattrBytes(path: Buffer, name: string, value: Buffer): void {
-  check(lsetxattrFn(cstr(path), name, value, value.length, 0), 'lsetxattr', `${show(path)}, ${name}`);
+  check(lsetxattrFn(cstr(path), name, value, value.length, 0), 'lsetxattr', () => `${show(path)()}, ${name}`);
 }
 
 /** A point in time as whole seconds (may be negative) and nanoseconds 0..999999999. */
@@ -61,5 +62,5 @@ export function lutimensBytes(path: Buffer, atime: Timespec, mtime: Timespec): v
 }
 
 export function futimens(fd: number, atime: Timespec, mtime: Timespec): void {
-  check(futimensFn(fd, timespecs(atime, mtime)), 'futimens', `fd ${fd}`);
+  check(futimensFn(fd, timespecs(atime, mtime)), 'futimens', () => `fd ${fd}`);
 }

@@ -14,10 +14,11 @@ const errnoMessages = new Map<number, string>();
 for (const [name, num] of Object.entries(osConstants.errno)) errnoMessages.set(num as number, name);
 
 /** Throw a SyscallError for the current errno when `ret` is negative. */
-export function check(ret: number, syscall: string, detail: string): number {
+/** `detail` may be a function, for a message that costs something to build (a path from bytes). */
+export function check(ret: number, syscall: string, detail: string | (() => string)): number {
   if (ret < 0) {
     const e = koffi.errno();
-    throw new SyscallError(syscall, e, detail, strerror(e));
+    throw new SyscallError(syscall, e, typeof detail === 'string' ? detail : detail(), strerror(e));
   }
   return ret;
 }
