@@ -15,7 +15,6 @@ import { createProgress, type ProgressStream } from './progress.js';
 import { requireStore, storeExists } from './store-check.js';
 import { rootlessNamespace, type Namespace } from './rootless.js';
 import { ensureStoreMounted } from './backing-hook.js';
-import { markShortLived } from '../sys/v8-flags.js';
 
 const log = logger('cli');
 
@@ -33,7 +32,6 @@ export function defaultDeps(): CliDeps {
   return {
     // Loaded when a command runs: `--help` and argument errors need no libc bindings.
     openEngine: async (o) => {
-      markShortLived(); // this process runs one command (sys/v8-flags.ts says what for)
       await ensureStoreMounted(o.storePath); // a loop-backed store loses its mount at reboot
       return (await import('../rootfs/index.js')).openEngine(o);
     },
