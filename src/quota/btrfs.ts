@@ -52,6 +52,25 @@ export class BtrfsQuotaBackend implements QuotaBackend {
     } catch (e) {
       throw new QuotaError(`cannot limit qgroup 0/${id} of ${dir}: ${(e as Error).message}`, { cause: e });
     }
+    // Inconsistent qgroups (another tool, a crash, an old groot) count nothing and refuse
+    // nothing until a rescan: a limit set now would not hold.
+    if (bytes > 0) this.rescanIfInconsistent(dir);
+  }
+
+  private rescanIfInconsistent(dir: string): void {
+    let status: btrfs.QuotaStatus;
+    try {
+      status = btrfs.quotaStatus(dir);
+    } catch (e) {
+      throw new QuotaError(`cannot read the quota status of ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!status.inconsistent) return;
+    log.warn({ dir }, 'btrfs qgroups are inconsistent, so limits are not enforced: rescanning (this waits for the whole filesystem)');
+    try {
+      btrfs.rescanQuota(dir);
+    } catch (e) {
+      throw new QuotaError(`cannot rescan the qgroups of ${dir}, whose limits are not enforced until then: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   async usage(dir: string): Promise<number> {
@@ -69,8 +88,13 @@ export class BtrfsQuotaBackend implements QuotaBackend {
 
   /**
    * Delete the subvolume with everything in it, then its qgroup. The qgroup can only go once
-   * the cleaner has dropped the subvolume (recent kernels then remove it themselves); past
-   * dropWaitMs a stale, empty qgroup is left behind, which costs nothing but a tree item.
+   * the cleaner has dropped the subvolume *and* a commit has taken its last tree block off the
+   * qgroup's numbers: the kernel marks every qgroup inconsistent when one is removed with
+   * numbers left ("to be deleted qgroup 0/N has non-zero numbers", seen under load: the drop
+   * ended between our commit and our look), and an inconsistent filesystem enforces no limit
+   * until a rescan. So it goes only at zero. Past dropWaitMs a stale qgroup is left behind
+   * (recent kernels remove it themselves once the subvolume is dropped), which costs nothing
+   * but a tree item.
    */
   async release(dir: string): Promise<void> {
     const st = await lstatOrUndefined(dir);
@@ -87,7 +111,11 @@ export class BtrfsQuotaBackend implements QuotaBackend {
     const deadline = Date.now() + (this.opts.dropWaitMs ?? 10_000);
     for (;;) {
       btrfs.btrfsSync(parent);
-      if (!btrfs.subvolumeExists(parent, id)) break;
+      if (!btrfs.subvolumeExists(parent, id)) {
+        const left = btrfs.qgroupInfo(parent, id);
+        if (!left) return; // the kernel removed it with the subvolume
+        if (left.referenced === 0 && left.exclusive === 0) break;
+      }
       if (Date.now() > deadline) {
         log.info({ dir, subvolume: String(id) }, 'subvolume still being dropped; its qgroup stays until then');
         return;
