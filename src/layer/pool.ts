@@ -85,6 +85,8 @@ interface WorkerLane extends Lane {
   dead: boolean;
   /** Its code is loaded (it said 'ready'). */
   ready: boolean;
+  /** Settles once it said 'ready', failed or exited. */
+  booted: Promise<void>;
   idle?: NodeJS.Timeout;
   /** The source the last 'warm' named. */
   warmed?: string;
@@ -169,7 +171,7 @@ export class UnpackPool {
   /** Stop every worker (their jobs fail). */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.splice(0).map((s) => { clearTimeout(s.idle); return s.worker.terminate(); }));
+    await Promise.all(this.workers.splice(0).map((s) => { clearTimeout(s.idle); return stop(s); }));
   }
 
   /** The lane with the least left to do; this thread on a tie (no hand-over to pay). */
@@ -211,7 +213,7 @@ export class UnpackPool {
   private prune(): void {
     for (let i = this.workers.length - 1; i >= 0; i--) {
       const w = this.workers[i]!;
-      if (w.dead && w.active === 0) { this.workers.splice(i, 1); void w.worker.terminate(); }
+      if (w.dead && w.active === 0) { this.workers.splice(i, 1); void stop(w); }
     }
   }
 
@@ -332,17 +334,19 @@ export class UnpackPool {
     w.worker.unref();
     w.idle = setTimeout(() => {
       const i = this.workers.indexOf(w);
-      if (i >= 0 && w.active === 0) { this.workers.splice(i, 1); void w.worker.terminate(); }
+      if (i >= 0 && w.active === 0) { this.workers.splice(i, 1); void stop(w); }
     }, this.idleMs);
     w.idle.unref();
   }
 
   private spawn(): WorkerLane {
     const worker = new Worker(WORKER_FILE, { workerData: { log: loggingSettings() } });
-    const lane: WorkerLane = { worker, jobs: new Map(), dead: false, ready: false, load: 0, active: 0 };
+    let booted!: () => void;
+    const lane: WorkerLane = { worker, jobs: new Map(), dead: false, ready: false, booted: new Promise((r) => { booted = r; }), load: 0, active: 0 };
     const born = performance.now();
     const gone = (why: string, cause?: Error) => {
       lane.dead = true;
+      booted();
       for (const j of [...lane.jobs.values()]) j.gone(why, cause);
     };
     // A failure outside any job (start-up) is logged; jobs report their own.
@@ -353,11 +357,29 @@ export class UnpackPool {
     worker.on('exit', (code) => gone(`exited (code ${code})`));
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'log') logRecord(m.record);
-      else if (m.t === 'ready') { lane.ready = true; log.debug({ ms: Math.round(performance.now() - born) }, 'unpack worker ready'); }
+      else if (m.t === 'ready') { lane.ready = true; booted(); log.debug({ ms: Math.round(performance.now() - born) }, 'unpack worker ready'); }
       else lane.jobs.get(m.id)?.message(m);
     });
     this.workers.push(lane);
     this.idle(lane); // until a job holds it (prepare() may start it for nothing)
     return lane;
   }
+}
+
+/** Longest a stop waits for a worker still starting. */
+const BOOT_WAIT_MS = 5_000;
+
+/**
+ * Terminate a worker, once it has started: terminating one while it loads its native
+ * addon (koffi) aborts the whole process ("FATAL ERROR: Error::ThrowAsJavaScriptException
+ * napi_throw", seen in 1 of 40 cached `groot pull`s, whose eager worker was still loading
+ * when the pull was done).
+ */
+async function stop(w: WorkerLane): Promise<void> {
+  if (!w.ready && !w.dead) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([w.booted, new Promise<void>((r) => { timer = setTimeout(r, BOOT_WAIT_MS); })]);
+    clearTimeout(timer);
+  }
+  await w.worker.terminate();
 }

@@ -4,8 +4,10 @@
 // that keeps working after each failure; unpack() sharing layers between this thread and
 // the workers. Every case checks no file descriptor is left open.
 import { jest } from '@jest/globals';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { Readable, addAbortSignal } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { applyLayer, createBudget, UnpackPool } from '../../src/layer/index.js';
@@ -425,3 +427,34 @@ test('a worker that died is left out of the balance and replaced by the next pre
     await p.close();
   }
 });
+
+// Terminating a worker while it loads its native addon (koffi) aborts the whole process
+// ("FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"): a cached `groot pull`
+// closed its eagerly started worker that early. close() now waits for the worker to start.
+// A child process, as the abort would take jest with it; closes at every 2 ms of start-up
+// (the old close aborted within the first 40 of these, 2 runs of 3).
+test('closing a pool whose worker is still starting never aborts the process', () => {
+  const child = `
+const { UnpackPool, SPAWN_MIN_BYTES } = await import(${JSON.stringify(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist/layer/pool.js'))});
+for (let d = 0; d < 160; d += 2) {
+  const pool = new UnpackPool(1);
+  pool.prepare(SPAWN_MIN_BYTES);
+  await new Promise((r) => setTimeout(r, d));
+  await pool.close();
+}
+console.log('closed them all');
+`;
+  // A file, not -e: under -e the abort did not show (the worker inherits the eval's flags).
+  const dir = tempDir('groot-pool-close-');
+  const file = join(dir, 'close-early.mjs');
+  writeFileSync(file, child);
+  let r;
+  try {
+    r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 120_000 });
+  } finally {
+    removeDir(dir);
+  }
+  expect(r.stderr).not.toMatch(/FATAL/);
+  expect(r.stdout.trim()).toBe('closed them all');
+  expect(r.status).toBe(0);
+}, 130_000);
