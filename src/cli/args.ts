@@ -32,11 +32,8 @@ export function checkLogLevel(level: string, where: string): string {
   return l;
 }
 
-/** One `NS:HOST:SIZE` range: the unpacker's IdRange. */
-export type IdMapping = IdRange;
-
 /** GrootFS's `--uid-mapping NS:HOST:SIZE` (container id, host id, range size). */
-export function parseIdMapping(flag: string, value: string): IdMapping {
+export function parseIdMapping(flag: string, value: string): IdRange {
   const m = /^(\d+):(\d+):(\d+)$/.exec(value.trim());
   if (!m) throw new InvalidArgumentError(`parsing ${flag}: ${JSON.stringify(value)} is not <namespace id>:<host id>:<size>`);
   const [containerID, hostID, size] = [m[1], m[2], m[3]].map(Number);

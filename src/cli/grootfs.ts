@@ -13,7 +13,8 @@ import { resolveCreateSettings, resolveSourceSettings, type CreateFlags, type So
 import { ensureGlobalOptions, globalFlags } from './global-options.js';
 import { createProgress, type ProgressStream } from './progress.js';
 import { requireStore, storeExists } from './store-check.js';
-import { rootlessNamespace, type Namespace } from './rootless.js';
+import { rootlessNamespace } from './rootless.js';
+import type { StoreNamespace } from '../store/namespace.js';
 import { ensureStoreMounted } from './backing-hook.js';
 
 const log = logger('cli');
@@ -65,7 +66,7 @@ export function registerGrootfsCommands(program: Command, deps: CliDeps = defaul
       if (deps.getuid() !== 0) throw new GrootError('GROOT_PERMISSION', `store ${cfg.store} can only be initialized by Root user`);
       if (o.rootless && (o.uidMapping || o.gidMapping)) throw new InvalidArgumentError('--rootless and --uid-mapping/--gid-mapping cannot be used together');
       const { initStore } = await import('./store-admin.js');
-      const namespace: Namespace = o.rootless ? await rootlessNamespace(o.rootless) : {
+      const namespace: StoreNamespace = o.rootless ? await rootlessNamespace(o.rootless) : {
         uidMappings: (o.uidMapping ?? []).map((m) => parseIdMapping('uid-mapping', m)),
         gidMappings: (o.gidMapping ?? []).map((m) => parseIdMapping('gid-mapping', m)),
       };

@@ -2,17 +2,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
-import type { IdMapping } from './args.js';
+import type { IdRange } from '../layer/id-map.js';
 import type { StoreNamespace } from '../store/namespace.js';
-
-/** What init-store records (store/namespace.ts). */
-export type Namespace = StoreNamespace;
 
 /**
  * `--rootless USER:GROUP`: map container root to the user and ids 1.. to the user's
  * subordinate range, from /etc/subuid and /etc/subgid (GrootFS's behaviour).
  */
-export async function rootlessNamespace(spec: string, etc = '/etc'): Promise<Namespace> {
+export async function rootlessNamespace(spec: string, etc = '/etc'): Promise<StoreNamespace> {
   const [user, group] = spec.split(':');
   if (!user || !group) throw new InvalidArgumentError(`invalid argument: --rootless ${JSON.stringify(spec)} is not <user>:<group>`);
   const uid = await lookupId(join(etc, 'passwd'), user, 'user');
@@ -33,9 +30,9 @@ async function lookupId(file: string, name: string, what: string): Promise<numbe
   throw new InvalidArgumentError(`invalid argument: --rootless: no ${what} named ${JSON.stringify(name)} in ${file}`);
 }
 
-async function subIds(file: string, name: string, id: number): Promise<IdMapping[]> {
+async function subIds(file: string, name: string, id: number): Promise<IdRange[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  const out: IdMapping[] = [];
+  const out: IdRange[] = [];
   for (const line of text.split('\n')) {
     const [who, start, count] = line.trim().split(':');
     if ((who === name || who === String(id)) && /^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '')) {

@@ -5,9 +5,8 @@ import { StoreError } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Engine, EngineOptions } from '../rootfs/index.js';
 import { mountTable, writeJsonAtomic } from '../sys/index.js';
-import { namespaceFile, readNamespace } from '../store/namespace.js';
-import type { IdMapping } from './args.js';
-import type { Namespace } from './rootless.js';
+import { namespaceFile, readNamespace, type StoreNamespace } from '../store/namespace.js';
+import type { IdRange } from '../layer/id-map.js';
 import { loadBackingStore } from './backing-hook.js';
 
 import { storeExists } from './store-check.js';
@@ -20,11 +19,11 @@ export interface InitStoreOptions {
   storeSizeBytes: number;
   storeFs?: 'xfs' | 'btrfs';
   directIO: boolean;
-  namespace: Namespace;
+  namespace: StoreNamespace;
   openEngine: (o: EngineOptions) => Promise<Engine>;
 }
 
-const same = (a: IdMapping[], b: IdMapping[]) => JSON.stringify(a) === JSON.stringify(b);
+const same = (a: IdRange[], b: IdRange[]) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * Idempotent: running it again on the same store with the same mappings changes nothing;

@@ -4,9 +4,7 @@ import {
   FINALIZER, READY, SOURCE_FILE_ANNOTATION, formatErrors, getCondition, imageRefKind, keyOf, parseKey, rootfsDefaults, setCondition, validateObject,
   type Condition, type IDMapping, type Image, type ImageStatus, type ObjectRef, type RootFS, type RootFSSpec, type RootFSStatus,
 } from '../api/index.js';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { RootfsInfo } from '../rootfs/types.js';
+import type { IdMap, RootfsInfo } from '../rootfs/types.js';
 import { isGrootError, messageOf } from '../errors/index.js';
 import { logger } from '../log/index.js';
 import type { Result } from './queue.js';
@@ -119,7 +117,7 @@ export class RootfsReconciler {
     }
 
     // ID mappings are fixed per store (init-store): a RootFS can only ask for the same ones.
-    const mismatch = await idMappingMismatch(engine.storePath, spec);
+    const mismatch = idMappingMismatch(engine.idMap, spec);
     if (mismatch) {
       await release();
       await this.setReady(obj, { ...prev, conditions }, gen, 'False', 'IDMappingsMismatch', `RootFS ${ref.namespace}/${ref.name}: ${mismatch}`);
@@ -274,15 +272,12 @@ export function pinnedSource(source: string, digest: string): string {
   return source;
 }
 
-/** Why the spec's uid/gid mappings cannot be had from this store, or undefined. */
-async function idMappingMismatch(storePath: string, spec: RootFSSpec): Promise<string | undefined> {
-  if (!spec.uidMappings && !spec.gidMappings) return undefined;
-  let store: { uidMappings?: IDMapping[]; gidMappings?: IDMapping[] } = {};
-  try { store = JSON.parse(await readFile(join(storePath, 'meta', 'namespace.json'), 'utf8')); } catch { /* no mappings */ }
-  const norm = (l: IDMapping[] | undefined) => JSON.stringify((l ?? []).map((m) => [m.containerID, m.hostID, m.size]));
-  for (const f of ['uidMappings', 'gidMappings'] as const) {
-    if (spec[f] && norm(spec[f]) !== norm(store[f])) {
-      return `spec.${f} ${norm(spec[f])} differ from the store's ${norm(store[f])} (fixed by groot init-store --${f === 'uidMappings' ? 'uid' : 'gid'}-mapping): every root filesystem of a store shares its mappings`;
+/** Why the spec's uid/gid mappings cannot be had from this store (`store`: its mappings), or undefined. */
+function idMappingMismatch(store: IdMap | undefined, spec: RootFSSpec): string | undefined {
+  const norm = (l: readonly IDMapping[] | undefined) => JSON.stringify((l ?? []).map((m) => [m.containerID, m.hostID, m.size]));
+  for (const [f, mine] of [['uidMappings', store?.uid], ['gidMappings', store?.gid]] as const) {
+    if (spec[f] && norm(spec[f]) !== norm(mine)) {
+      return `spec.${f} ${norm(spec[f])} differ from the store's ${norm(mine)} (fixed by groot init-store --${f === 'uidMappings' ? 'uid' : 'gid'}-mapping): every root filesystem of a store shares its mappings`;
     }
   }
   return undefined;

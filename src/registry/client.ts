@@ -7,7 +7,7 @@ import { logger } from '../log/index.js';
 import { AUTH_FAILED, type Authenticator, type DenyReason } from './auth.js';
 import { normalizeHost } from './credentials.js';
 import { CODES, HttpStatusError, describe, errCode, isCertError, isRetryableStatus, isTimeout, isTlsProtocolError, parseRetryAfter, safeUrl } from './net-errors.js';
-import type { Tuning } from './options.js';
+import type { LearnedScheme, Tuning } from './options.js';
 import { withRetry } from './retry.js';
 import { drain, header, readBody, type HttpResponse, type Transport } from './transport.js';
 
@@ -56,7 +56,7 @@ export class RegistryClient {
     private readonly authn: Authenticator,
     private readonly t: Tuning,
     mirrors: Record<string, string[]> = {},
-    learned: [string, 'https:' | 'http:'][] = [],
+    learned: LearnedScheme[] = [],
   ) {
     // Plain http only ever for a host the operator marked insecure.
     for (const [host, scheme] of learned) if (scheme === 'https:' || transport.insecure.has(host)) this.learnedScheme.set(host, scheme);
@@ -66,7 +66,7 @@ export class RegistryClient {
   }
 
   /** The scheme found to work per host (https first, then http, for insecure ones). */
-  knownSchemes(): [string, 'https:' | 'http:'][] {
+  knownSchemes(): LearnedScheme[] {
     return [...this.learnedScheme];
   }
 

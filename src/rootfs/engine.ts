@@ -20,6 +20,8 @@ export class OverlayEngine implements Engine {
 
   get storePath(): string { return this.store.path; }
 
+  get idMap() { return this.store.idMap; }
+
   pull(source: string, opts: PullOptions & { pin?: string } = {}): Promise<ImageInfo> {
     return this.pullImage(source, opts).catch((e: unknown) => { throw storeFull(e, this.store.path, source, `pull of ${source}`); });
   }

@@ -1,4 +1,6 @@
 import type { ImageConfig, Platform, SourceOptions } from '../image/types.js';
+import type { IdMap } from '../layer/id-map.js';
+export type { IdMap };
 
 export interface LayerProgress { digest: string; bytesDone: number; bytesTotal: number; state: 'waiting' | 'cached' | 'fetching' | 'done' }
 export interface PullProgress { bytesDone: number; bytesTotal: number; layers: LayerProgress[] }
@@ -85,6 +87,8 @@ export interface CleanResult { skipped: boolean; removedVolumes: string[]; remov
 /** The engine's public face: what the CLI and the controller call. */
 export interface Engine {
   readonly storePath: string;
+  /** The uid/gid mappings every layer in this store is unpacked with (init-store); undefined: none. */
+  readonly idMap: IdMap | undefined;
   /** Fill the cache. `pin` keeps the image's volumes from GC until unpinned (controller Images). */
   pull(source: string, opts?: PullOptions & { pin?: string }): Promise<ImageInfo>;
   unpin(name: string): Promise<void>;

@@ -21,17 +21,17 @@ function cstr(path: Buffer): Buffer {
   return b;
 }
 
-/** For an error message only: built when a call failed (this is the unpack hot path). */
-function show(path: Buffer): () => string {
-  return () => path.toString('utf8');
+/** A path for an error message: passed to check() as a function, so built only when a call fails (the unpack hot path). */
+function show(path: Buffer): string {
+  return path.toString('utf8');
 }
 
 export function mknodBytes(path: Buffer, mode: number, major = 0, minor = 0): void {
-  check(mknodFn(cstr(path), mode, makedev(major, minor)), 'mknod', show(path));
+  check(mknodFn(cstr(path), mode, makedev(major, minor)), 'mknod', () => show(path));
 }
 
 export function lsetxattrBytes(path: Buffer, name: string, value: Buffer): void {
-  check(lsetxattrFn(cstr(path), name, value, value.length, 0), 'lsetxattr', () => `${show(path)()}, ${name}`);
+  check(lsetxattrFn(cstr(path), name, value, value.length, 0), 'lsetxattr', () => `${show(path)}, ${name}`);
 }
 
 /** A point in time as whole seconds (may be negative) and nanoseconds 0..999999999. */
@@ -58,7 +58,7 @@ function int64(b: Buffer, n: number, at: number): void {
 
 /** Set atime and mtime of `path` itself (a symlink is not followed). */
 export function lutimensBytes(path: Buffer, atime: Timespec, mtime: Timespec): void {
-  check(utimensatFn(AT_FDCWD, cstr(path), timespecs(atime, mtime), AT_SYMLINK_NOFOLLOW), 'utimensat', show(path));
+  check(utimensatFn(AT_FDCWD, cstr(path), timespecs(atime, mtime), AT_SYMLINK_NOFOLLOW), 'utimensat', () => show(path));
 }
 
 export function futimens(fd: number, atime: Timespec, mtime: Timespec): void {

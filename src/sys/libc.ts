@@ -13,8 +13,10 @@ export function errno(): number {
 const errnoMessages = new Map<number, string>();
 for (const [name, num] of Object.entries(osConstants.errno)) errnoMessages.set(num as number, name);
 
-/** Throw a SyscallError for the current errno when `ret` is negative. */
-/** `detail` may be a function, for a message that costs something to build (a path from bytes). */
+/**
+ * Throw a SyscallError for the current errno when `ret` is negative. `detail` may be a
+ * function, for a message that costs something to build (a path from bytes, on a hot path).
+ */
 export function check(ret: number, syscall: string, detail: string | (() => string)): number {
   if (ret < 0) {
     const e = koffi.errno();

@@ -2,6 +2,7 @@
 // told to fail or to block, simulates mounts going away.
 import { RootfsExistsError, RootfsNotFoundError, ImageNotFoundError } from '../../src/errors/index.js';
 import type { CleanResult, CreateOptions, Engine, ImageInfo, PullOptions, RootfsInfo, RuntimeSpec, Stats } from '../../src/rootfs/types.js';
+import { idMapOf, readNamespace } from '../../src/store/namespace.js';
 
 export interface FakeImage { digest: string; layers: number; size: number }
 
@@ -20,6 +21,9 @@ export class FakeEngine implements Engine {
   cleaned = 0;
 
   constructor(readonly storePath: string) {}
+
+  /** From the store's namespace.json, as a real store reads it (tests write one). */
+  get idMap() { return idMapOf(readNamespace(this.storePath)); }
 
   private async enter(op: string, arg: string, signal?: AbortSignal): Promise<void> {
     this.calls.push({ op, arg });

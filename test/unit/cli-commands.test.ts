@@ -13,6 +13,7 @@ class FakeEngine implements Engine {
   rootfs = new Map<string, RootfsInfo>();
   cleanResult: CleanResult = { skipped: false, removedVolumes: ['v1'], removedImages: [], freedBytes: 10 };
   closed = 0;
+  readonly idMap = undefined;
   constructor(readonly storePath: string) {}
   async pull(source: string, opts?: unknown) {
     this.calls.push(['pull', { source, opts }]);
