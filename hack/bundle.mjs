@@ -27,7 +27,10 @@ const common = {
   legalComments: 'none',
 };
 await Promise.all([
-  build({ ...common, entryPoints: [join(repo, 'dist/cli/main.js')], outfile: join(repo, 'dist/bundle/groot.cjs') }),
+  // groot.cjs is the launcher (src/launch/main.ts): it compiles main.cjs and undici.cjs
+  // through V8's code cache (src/launch/code-cache.ts).
+  build({ ...common, entryPoints: [join(repo, 'dist/launch/main.js')], outfile: join(repo, 'dist/bundle/groot.cjs') }),
+  build({ ...common, entryPoints: [join(repo, 'dist/cli/main.js')], outfile: join(repo, 'dist/bundle/main.cjs') }),
   build({ ...common, entryPoints: [join(repo, 'dist/layer/worker.js')], outfile: join(repo, 'dist/bundle/worker.cjs') }),
   // undici's Agent, request and connector in one file (hack/undici-entry.cjs says why);
   // the bundles load it, the compiled dist/ loads undici from node_modules.

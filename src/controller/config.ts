@@ -1,6 +1,7 @@
 // Controller settings: flags override the config file's `controller:` section, which
 // overrides the defaults. Errors name the file and the key.
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors/index.js';
 import { checkMirrorMap } from '../registry/mirror-url.js';
@@ -83,7 +84,7 @@ export function checkValue(kind: Setter[0], key: string, v: unknown, where: stri
 export async function applyConfigFile(s: ControllerSettings, path: string): Promise<void> {
   let raw: unknown;
   // yaml (~50 ms to load) only when there is a config file to read.
-  const { parse } = await import('yaml');
+  const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   try { raw = parse(await readFile(path, 'utf8')); } catch (e) {
     throw new InvalidArgumentError(`invalid config file ${path}: ${(e as Error).message.split('\n')[0]}`, { cause: e });
   }

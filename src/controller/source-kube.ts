@@ -11,6 +11,7 @@ import type { CoreV1Api, CustomObjectsApi, KubeConfig, Watch, ConfigurationOptio
 import { FINALIZER, GROUP, KINDS, NODE_LABEL, PLURAL, VERSION, API_VERSION, objectKey, type AnyStatus, type GrootObject, type Image, type Kind, type ObjectRef } from '../api/index.js';
 import { messageOf } from '../errors/index.js';
 import { logger } from '../log/index.js';
+import { importModule } from '../launch/import.js';
 import type { Change, ChangeHandler, EventType, Source, SourceProblem, StatusWriter } from './source.js';
 
 const log = logger('kube');
@@ -46,7 +47,7 @@ let jsonPatch: ConfigurationOptions;
  */
 export async function loadKubeClient(): Promise<KubeClient> {
   if (!kube) {
-    const k = await import('@kubernetes/client-node');
+    const k = await importModule<KubeClient>('@kubernetes/client-node');
     mergePatch = k.setHeaderOptions('Content-Type', k.PatchStrategy.MergePatch);
     jsonPatch = k.setHeaderOptions('Content-Type', k.PatchStrategy.JsonPatch);
     kube = k;

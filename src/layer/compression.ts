@@ -4,11 +4,13 @@ import * as zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
 import type { Decompress as FzstdDecompress } from 'fzstd';
+import { DecodeError, type Compression, type Decoder } from './decoder.js';
+import { IgzipDecoder, igzip } from './igzip.js';
+
+export { DecodeError, type Compression, type Decoder };
 
 // fzstd (~20 ms to load) is needed only for a zstd layer on a Node without zlib zstd.
 const fzstd = () => createRequire(import.meta.url)('fzstd') as typeof import('fzstd');
-
-export type Compression = 'gzip' | 'zstd' | 'none';
 
 /** Bytes needed to tell the formats apart. */
 export const MAGIC_BYTES = 4;
@@ -35,32 +37,31 @@ export function declaredCompression(mediaType: string): Compression | { unsuppor
   return undefined;
 }
 
-/** The compressed stream itself is bad (corrupt, truncated); errors from the output callback are not wrapped. */
-export class DecodeError extends Error {
-  constructor(readonly kind: Compression, cause: unknown) {
-    super((cause as Error)?.message ?? String(cause), { cause });
-  }
-}
-
-/** A streaming decoder. write() resolves when the decoder can take more; end() when all output was pushed. */
-export interface Decoder {
-  write(chunk: Buffer): Promise<void> | void;
-  end(): Promise<void> | void;
-  destroy(): void;
-  /** The first error (from decoding or from `out`), once there is one. */
-  readonly failure: unknown;
-}
-
 /** Output chunk size: fewer, larger chunks mean less per-chunk overhead downstream. */
 const CHUNK = 256 * 1024;
 
+/** Which gzip inflater: ISA-L's when this machine has it (see igzip.ts), else zlib's. */
+export type GzipImpl = 'igzip' | 'zlib';
+
+/** The gzip inflater createDecoder uses on this thread. */
+export function gzipImpl(): GzipImpl {
+  return igzip() ? 'igzip' : 'zlib';
+}
+
 /**
  * `out` gets the decoded bytes; `onFailure` is told when decoding or `out` fails while the
- * caller is not waiting on write()/end() (e.g. to stop reading the source).
+ * caller is not waiting on write()/end() (e.g. to stop reading the source). `gzip` picks
+ * the inflater (tests run both); igzip throws when this machine has no usable ISA-L.
  */
-export function createDecoder(kind: Compression, out: (chunk: Buffer) => void, onFailure: () => void = () => {}): Decoder {
+export function createDecoder(kind: Compression, out: (chunk: Buffer) => void, onFailure: () => void = () => {},
+  gzip: GzipImpl = gzipImpl()): Decoder {
   if (kind === 'none') return { write: out, end() {}, destroy() {}, failure: undefined };
   if (kind === 'gzip') {
+    if (gzip === 'igzip') {
+      const isal = igzip();
+      if (!isal) throw new Error('ISA-L (libisal.so.2) is not usable here');
+      return new IgzipDecoder(isal, out);
+    }
     const z = zlib.createGunzip({ chunkSize: CHUNK });
     return SyncGunzip.usable(z) ? new SyncGunzip(z, out) : new StreamDecoder(kind, z, out, onFailure);
   }

@@ -151,7 +151,7 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
     // `concurrency` layers download and unpack at once; a few more may be committing.
     const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_UNPACK_CONCURRENCY);
     const slots = new Slots(concurrency);
-    const width = Math.min(concurrency * 2, missing.length);
+    const width = missing.length;
     // A worker fetches its layers itself when the source can be opened there.
     const portable = pool && missing.length > 0 ? src?.portable?.() : undefined;
     pool?.prepare(missing.reduce((s, i) => s + Math.max(layers[i]!.size, 0), 0), portable);

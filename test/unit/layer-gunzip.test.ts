@@ -1,17 +1,45 @@
-// The gzip decoder (layer/compression.ts SyncGunzip: node's zlib driven synchronously into
-// one reused buffer) against zlib.gunzipSync: the same bytes out, the same verdict, for
-// every way the input may be split; errors are DecodeErrors, and a decoder that failed
+// Both gzip decoders (layer/igzip.ts: ISA-L through koffi; layer/compression.ts SyncGunzip:
+// node's zlib driven synchronously) against zlib.gunzipSync: the same bytes out, the same
+// verdict, for every way the input may be split; errors are DecodeErrors (zlib's own words
+// from zlib; from ISA-L zlib's words for the fault it names), and a decoder that failed
 // stays failed (no second native call on a finished handle, which would abort the process).
 import { randomBytes } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { createDecoder, DecodeError } from '../../src/layer/compression.js';
+import { crc32, deflateRawSync, gunzipSync, gzipSync } from 'node:zlib';
+import { createDecoder, DecodeError, gzipImpl, type GzipImpl } from '../../src/layer/compression.js';
+
+const IMPLS: GzipImpl[] = ['igzip', 'zlib'];
+/** What ISA-L can say (igzip.ts MESSAGES and the two it finds itself). */
+const IGZIP_WORDS = ['invalid block type', 'invalid literal/length code', 'invalid distance too far back',
+  'incorrect header check', 'unknown compression method', 'incorrect data or length check', 'unexpected end of file'];
 
 const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(20_000));
 const noise = randomBytes(300_000);
 const a = gzipSync(Buffer.concat([text, noise]));
 const b = gzipSync(Buffer.from('second member\n'.repeat(5000)));
 
+/** A member with every optional header field (extra, name, comment, header CRC), as gzip(1) and Go may write. */
+function fullHeaderMember(body: Buffer): Buffer {
+  const extra = Buffer.from('AB\x04\x00wxyz', 'latin1');
+  const head = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0x1e, 1, 2, 3, 4, 0, 3]),
+    Buffer.from([extra.length, 0]), extra, Buffer.from('layer.tar\0comment\0', 'latin1')]);
+  const hcrc = Buffer.alloc(2);
+  hcrc.writeUInt16LE(crc32(head) & 0xffff);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc32(body), 0);
+  trailer.writeUInt32LE(body.length, 4);
+  return Buffer.concat([head, hcrc, deflateRawSync(body), trailer]);
+}
+const withByte = (input: Buffer, at: number, xor: number) => { const c = Buffer.from(input); c[at < 0 ? c.length + at : at]! ^= xor; return c; };
+const full = fullHeaderMember(text);
+
 const inputs: Record<string, Buffer> = {
+  'full header': full,
+  'full header, then one more member': Buffer.concat([full, b]),
+  'wrong header crc': withByte(full, 35, 0x01),
+  'wrong method': withByte(a, 2, 0x01),
+  'reserved flag': withByte(a, 3, 0x80),
+  'wrong crc': withByte(a, -8, 0x40),
+  'wrong size': withByte(a, -4, 0x01),
   'one member': a,
   'two members': Buffer.concat([a, b]),
   'trailing zeros': Buffer.concat([a, Buffer.alloc(700)]),
@@ -23,10 +51,10 @@ const inputs: Record<string, Buffer> = {
 };
 
 /** What decoding `input` in pieces of `piece` bytes gives: the bytes, or the error message. */
-function decode(input: Buffer, piece: number): { out?: Buffer; error?: unknown; chunks: number } {
+function decode(impl: GzipImpl, input: Buffer, piece: number): { out?: Buffer; error?: unknown; chunks: number } {
   const parts: Buffer[] = [];
   let chunks = 0;
-  const d = createDecoder('gzip', (c) => { parts.push(Buffer.from(c)); chunks++; });
+  const d = createDecoder('gzip', (c) => { parts.push(Buffer.from(c)); chunks++; }, undefined, impl);
   try {
     for (let i = 0; i < input.length; i += piece) d.write(input.subarray(i, i + piece));
     d.end();
@@ -41,16 +69,24 @@ function reference(input: Buffer): { out?: Buffer; message?: string } {
   try { return { out: gunzipSync(input) }; } catch (e) { return { message: (e as Error).message }; }
 }
 
+test('this machine inflates with ISA-L (hack/install.sh installs libisal2): it is the default', () => {
+  expect(gzipImpl()).toBe('igzip');
+});
+
+describe.each(IMPLS)('%s', (impl) => {
 describe.each(Object.entries(inputs))('%s', (_name, input) => {
   test.each([1, 7, 4096, 65536, 1 << 20])('in pieces of %i bytes: as gunzipSync', (piece) => {
     const want = reference(input);
-    const got = decode(input, piece);
+    const got = decode(impl, input, piece);
     if (want.out) {
       expect(got.error).toBeUndefined();
       expect(got.out!.equals(want.out)).toBe(true);
     } else {
       expect(got.error).toBeInstanceOf(DecodeError);
-      expect((got.error as Error).message).toBe(want.message);
+      const message = (got.error as Error).message;
+      // A corrupt body or trailer is told in other words by another inflater.
+      if (impl === 'zlib' || !['corrupt body', 'wrong crc', 'wrong size'].includes(_name)) expect(message).toBe(want.message);
+      else expect(IGZIP_WORDS).toContain(message);
     }
   });
 });
@@ -58,7 +94,7 @@ describe.each(Object.entries(inputs))('%s', (_name, input) => {
 test('output comes in chunks of at most 256 KiB, one buffer reused (the consumer copies what it keeps)', () => {
   const seen = new Set<ArrayBuffer>();
   let max = 0;
-  const d = createDecoder('gzip', (c) => { seen.add(c.buffer as ArrayBuffer); max = Math.max(max, c.length); });
+  const d = createDecoder('gzip', (c) => { seen.add(c.buffer as ArrayBuffer); max = Math.max(max, c.length); }, undefined, impl);
   d.write(a);
   d.end();
   expect(max).toBe(256 * 1024);
@@ -67,7 +103,7 @@ test('output comes in chunks of at most 256 KiB, one buffer reused (the consumer
 
 test('an error from the consumer stops the decoder and is its failure; later writes throw it again', () => {
   const boom = new Error('tar entry refused');
-  const d = createDecoder('gzip', () => { throw boom; });
+  const d = createDecoder('gzip', () => { throw boom; }, undefined, impl);
   expect(() => d.write(a)).toThrow(boom);
   expect(d.failure).toBe(boom);
   expect(() => d.write(a)).toThrow(boom);
@@ -76,7 +112,7 @@ test('an error from the consumer stops the decoder and is its failure; later wri
 });
 
 test('after a corrupt stream every further write and end throws the same DecodeError (the process survives)', () => {
-  const d = createDecoder('gzip', () => {});
+  const d = createDecoder('gzip', () => {}, undefined, impl);
   const bad = inputs['corrupt body']!;
   let first: unknown;
   try { d.write(bad); d.end(); } catch (e) { first = e; }
@@ -85,4 +121,5 @@ test('after a corrupt stream every further write and end throws the same DecodeE
   expect(() => d.end()).toThrow(first as Error);
   d.destroy();
   d.destroy();
+});
 });
