@@ -50,6 +50,7 @@ const UNKNOWN_SIZE = 1 << 20;
  * an explicit pull, took 470 ms instead of 400 when the booting worker got half of them).
  */
 const STARTING_BYTES = 8 << 20;
+const MAIN_WEIGHT = Number(process.env.GROOT_MAIN_WEIGHT ?? 1);
 
 /**
  * Options a worker can honour: everything but callbacks stays in this thread. `remote`:
@@ -177,7 +178,7 @@ export class UnpackPool {
   /** The lane with the least left to do; this thread on a tie (no hand-over to pay). */
   private pick(): Lane {
     let best: Lane = this.here;
-    let least = this.here.load;
+    let least = this.here.load * MAIN_WEIGHT;
     if (this.closed) return best;
     for (const w of this.live()) {
       const load = w.load + (w.ready ? 0 : STARTING_BYTES);

@@ -11,6 +11,7 @@ import type { ImageSource, PortableSource } from '../image/types.js';
 import { forwardLogs, type LogSettings } from '../log/index.js';
 import { applyLayer } from './apply.js';
 import { blobFailure } from './blob-failure.js';
+import { gzipImpl } from './compression.js';
 import { attachBudget } from './budget.js';
 import type { FromWorker, RemoteBlob, ToWorker } from './wire.js';
 
@@ -132,6 +133,7 @@ port.on('message', (m: ToWorker) => {
     // Load the source's code and credentials now; a failure here shows again in the job.
     const { src, release } = useSource(m.from);
     void Promise.resolve(src.prepare?.()).catch(() => {}).finally(release);
+    setImmediate(gzipImpl); // and the gzip inflater (~3 ms), before the first layer needs it
     return;
   }
   const job = jobs.get(m.id);

@@ -3,7 +3,7 @@
 // the store lock (shared) throughout.
 import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
-import { applyLayer, createBudget, SPAWN_MIN_BYTES, type UnpackPool, type PoolApplyOptions } from '../layer/index.js';
+import { applyLayer, createBudget, gzipImpl, SPAWN_MIN_BYTES, type UnpackPool, type PoolApplyOptions } from '../layer/index.js';
 import { openImageSource, chainIDs } from '../image/index.js';
 import { parseSource } from '../image/source-ref.js';
 import type { ImageSource, LayerRef, ResolvedImage, SourceOptions } from '../image/types.js';
@@ -49,6 +49,8 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
   const fromStore = pinned ? await lookUp(pinned) : undefined;
   const src = fromStore ? undefined : open(source, opts);
   if (opts.eagerWorkers && src) pool?.prepare(SPAWN_MIN_BYTES, src.portable?.());
+  // The gzip inflater loads its library and tests it (~3 ms) while the manifest is on its way.
+  if (src) setImmediate(gzipImpl);
   try {
     const resolved = fromStore ?? await src!.resolve(opts.signal, { cached: lookUp });
     const known = stored?.resolved === resolved ? stored : undefined;
@@ -148,7 +150,8 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
 
     // A bounded pool; the first failure stops the others (their incomplete dirs are removed
     // by ensure) and is the one reported.
-    // `concurrency` layers download and unpack at once; a few more may be committing.
+    // `concurrency` layers download and unpack at once; any number may be committing
+    // (waiting for a syncfs costs nothing), so a slow disk never holds up the next download.
     const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_UNPACK_CONCURRENCY);
     const slots = new Slots(concurrency);
     const width = missing.length;
