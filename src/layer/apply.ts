@@ -21,6 +21,7 @@ import { createDecoder, DecodeError, declaredCompression, detectCompression, MAG
 import { TarReader } from './tar-reader.js';
 import { TarFormatError } from './tar-fields.js';
 import { LayerWriter } from './writer.js';
+import { settleV8Flags } from '../sys/v8-flags.js';
 
 const log = logger('layer');
 
@@ -32,6 +33,7 @@ export async function applyLayer(blob: Readable, dir: string, expect: LayerExpec
     throw new InvalidLayerError(`${label}: media type ${expect.mediaType}: ${declared.unsupported}`);
   }
 
+  settleV8Flags(); // this process's work starts (sys/v8-flags.ts)
   const writer = new LayerWriter(dir, label, opts);
   const reader = new TarReader(writer);
   const blobHash = createHash('sha256');

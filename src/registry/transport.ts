@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { AbortedError, RegistryError } from '../errors/index.js';
 import { logger } from '../log/index.js';
-import { setV8Flag } from '../sys/v8-flags.js';
+import { settleV8Flags } from '../sys/v8-flags.js';
 import { CODES, safeUrl } from './net-errors.js';
 import { InsecureHosts } from './insecure-hosts.js';
 import { trustedContext, unverifiedContext } from './trust.js';
@@ -18,25 +18,16 @@ const log = logger('registry');
 // has no "exports" map), so package.json pins undici ~7.30.2; see README "Versions, and why".
 // index.js adds request() to Dispatcher.prototype and maps a URL to origin + path: send()
 // calls it on the agent with origin and path itself.
-// undici parses HTTP with llhttp, WebAssembly it compiles on a thread's first connection.
-// V8 would recompile its parser function with its optimizing tier on a background thread
-// (~120 ms of CPU), and a short CLI process waits for that job before it can exit; the
-// baseline code is fast enough for response heads (bodies pass through in large spans).
-// So --liftoff-only is set, on the first exchange (liftoffOnly()), not when this module
-// loads: V8 hashes every flag into its code caches, and once one changed (for good:
-// unsetting it leaves the flags it implied changed), Node compiles each builtin module it
-// loads from source, in every thread. Set at load, that hit the whole start-up of the
-// unpack worker (measured: 105 ms instead of 45 for a worker to start).
-// (Also tried at that moment, as the hash changes anyway: --no-turbofan for CLI commands.
-// 20 interleaved pull+create rounds: no difference; not kept.)
-// TLS is loaded first when the exchange is https: a builtin loaded after the flag changed
+// undici parses HTTP with llhttp, WebAssembly; the first exchange settles the process's
+// V8 flags (sys/v8-flags.ts: --liftoff-only for llhttp, among others) before it compiles.
+// TLS is loaded first when the exchange is https: a builtin loaded after the flags changed
 // is compiled from source (measured ~3.5 ms of a create on an insecure host).
-let liftoffSet = false;
-function liftoffOnly(url: URL): void {
-  if (liftoffSet) return;
-  liftoffSet = true;
+let flagsSet = false;
+function workFlags(url: URL): void {
+  if (flagsSet) return;
+  flagsSet = true;
   if (url.protocol === 'https:') requireUndici('node:tls');
-  setV8Flag('--liftoff-only');
+  settleV8Flags();
 }
 // In the CLI's bundle, the three come from dist/bundle/undici.cjs (hack/undici-entry.cjs).
 const requireUndici = createRequire(import.meta.url);
@@ -137,7 +128,7 @@ export class Transport {
     for (let hop = 0; ; hop++) {
       if (init.signal?.aborted) throw new AbortedError(`${safeUrl(current)}: aborted`, { cause: init.signal.reason });
       const dispatcher = this.insecure.has(current) ? this.unverified : this.verified;
-      liftoffOnly(current);
+      workFlags(current);
       const res = await request.call(dispatcher, {
         origin: current.origin,
         path: current.pathname + current.search,

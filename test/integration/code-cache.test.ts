@@ -112,14 +112,14 @@ test('the stage-2 cache is written just before a V8 flag changes, replaces stage
   cpSync(join(bundle, 'undici.cjs'), join(own, 'lib.cjs'));
   const script = `
     import { useCodeCache } from ${JSON.stringify(join(REPO, 'dist', 'launch', 'code-cache.js'))};
-    import { setV8Flag } from ${JSON.stringify(join(REPO, 'dist', 'sys', 'v8-flags.js'))};
+    import { settleV8Flags } from ${JSON.stringify(join(REPO, 'dist', 'sys', 'v8-flags.js'))};
     import { createRequire } from 'node:module';
     import { readdirSync } from 'node:fs';
     useCodeCache(${JSON.stringify(own)});
     createRequire(${JSON.stringify(join(own, 'x.js'))})('./lib.cjs');
     const stage = process.argv[1];
     if (stage === '2') {
-      setV8Flag('--liftoff-only');
+      settleV8Flags();
       console.log(readdirSync(${JSON.stringify(own)}).filter((f) => f.endsWith('.v8cache')).join(','));
     }
   `;
