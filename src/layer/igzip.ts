@@ -125,9 +125,10 @@ function selfTest(isal: Isal): boolean {
  * (node's gunzip does the same).
  */
 export class IgzipDecoder implements Decoder {
-  private readonly state = Buffer.allocUnsafeSlow(STATE_BYTES);
-  private readonly buf = Buffer.allocUnsafeSlow(CHUNK);
-  private readonly bufAddr = koffi.address(this.buf);
+  private readonly mem = spare.pop() ?? newMemory();
+  private readonly state = this.mem.state;
+  private readonly buf = this.mem.buf;
+  private readonly bufAddr = this.mem.bufAddr;
   private error: unknown;
   private member: 'none' | 'header' | 'open' | 'done' = 'none';
   /** The header bytes of the member being read, until it is whole. */
@@ -143,8 +144,15 @@ export class IgzipDecoder implements Decoder {
 
   private fail(e: unknown): never {
     this.error ??= e;
-    this.closed = true;
+    this.close();
     throw this.error;
+  }
+
+  /** Done with the memory: the next decoder of this thread takes it (never used here again). */
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (spare.length < SPARE_MAX) spare.push(this.mem);
   }
 
   private corrupt(message: string, code: string): never {
@@ -229,10 +237,26 @@ export class IgzipDecoder implements Decoder {
   end(): void {
     if (this.error !== undefined) throw this.error;
     if (this.member !== 'done') this.corrupt('unexpected end of file', 'ISAL_END_INPUT');
-    this.closed = true;
+    this.close();
   }
 
   destroy(): void {
-    this.closed = true;
+    this.close();
   }
+}
+
+interface Memory {
+  state: Buffer;
+  buf: Buffer;
+  bufAddr: bigint;
+}
+
+// A decoder's 512 KiB, kept for the thread's next layer: fresh memory costs a page fault per
+// 4 KiB (the kernel zeroing it), ~128 per layer. As many as layers unpack at once here.
+const SPARE_MAX = 4;
+const spare: Memory[] = [];
+
+function newMemory(): Memory {
+  const buf = Buffer.allocUnsafeSlow(CHUNK);
+  return { state: Buffer.allocUnsafeSlow(STATE_BYTES), buf, bufAddr: koffi.address(buf) };
 }

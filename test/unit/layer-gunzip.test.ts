@@ -123,3 +123,33 @@ test('after a corrupt stream every further write and end throws the same DecodeE
   d.destroy();
 });
 });
+
+test('igzip: a finished or failed decoder leaves its memory to the next one; decoders open at once never share it', () => {
+  const bufferOf = (d: (out: (c: Buffer) => void) => void) => { let b: ArrayBuffer | undefined; d((c) => { b ??= c.buffer as ArrayBuffer; }); return b; };
+  const run = (input: Buffer) => (out: (c: Buffer) => void) => {
+    const d = createDecoder('gzip', out, undefined, 'igzip');
+    try { d.write(input); d.end(); } catch { d.destroy(); }
+  };
+  const first = bufferOf(run(a));
+  expect(bufferOf(run(a))).toBe(first); // reused after end()
+  bufferOf(run(inputs['corrupt body']!)); // fails, gives it back
+  const parts: Buffer[] = [];
+  const again = createDecoder('gzip', (c) => parts.push(Buffer.from(c)), undefined, 'igzip');
+  again.write(a);
+  again.end();
+  expect(Buffer.concat(parts).equals(gunzipSync(a))).toBe(true); // nothing left over from the failure
+
+  // Two at once, interleaved: different memory, both right.
+  const outA: Buffer[] = [];
+  const outB: Buffer[] = [];
+  const seenA = new Set<ArrayBuffer>();
+  const seenB = new Set<ArrayBuffer>();
+  const da = createDecoder('gzip', (c) => { seenA.add(c.buffer as ArrayBuffer); outA.push(Buffer.from(c)); }, undefined, 'igzip');
+  const db = createDecoder('gzip', (c) => { seenB.add(c.buffer as ArrayBuffer); outB.push(Buffer.from(c)); }, undefined, 'igzip');
+  for (let i = 0; i < a.length; i += 50_000) { da.write(a.subarray(i, i + 50_000)); db.write(b.subarray(i, i + 50_000)); }
+  da.end();
+  db.end();
+  expect([...seenA].some((x) => seenB.has(x))).toBe(false);
+  expect(Buffer.concat(outA).equals(gunzipSync(a))).toBe(true);
+  expect(Buffer.concat(outB).equals(gunzipSync(b))).toBe(true);
+});
