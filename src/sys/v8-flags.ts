@@ -29,6 +29,6 @@ let settled = false;
 export function settleV8Flags(): void {
   if (settled) return;
   settled = true;
-  process.emit(V8_FLAGS_EVENT as 'exit', 0);
+  (process as NodeJS.EventEmitter).emit(V8_FLAGS_EVENT);
   for (const f of WORK_FLAGS) setFlagsFromString(f);
 }
