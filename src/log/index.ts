@@ -21,6 +21,9 @@ const root = (): Logger => (rootLogger ??= makeRoot(settings));
 
 export interface LogSettings { level?: string; file?: string }
 let settings: LogSettings = {};
+// The level below which nothing is logged, until configureLogging: every log call asks,
+// and process.env is slow to read (a pull's progress asks per chunk).
+let minLevel: number | undefined;
 
 /** What configureLogging was last told (a worker thread logs the same way). */
 export function loggingSettings(): LogSettings {
@@ -31,6 +34,7 @@ export function loggingSettings(): LogSettings {
 export function configureLogging(opts: LogSettings): void {
   settings = { ...opts };
   rootLogger = undefined;
+  minLevel = undefined;
 }
 
 /** The level in force: what configureLogging said, else GROOT_LOG_LEVEL, else warn. */
@@ -96,7 +100,7 @@ export function logger(component: string): Logger {
       // Below the level, before pino started: nothing to load (most CLI commands log nothing).
       if (!rootLogger && typeof prop === 'string') {
         const n = LEVELS[prop];
-        const min = LEVELS[levelOf(settings)] ?? 40;
+        const min = minLevel ??= LEVELS[levelOf(settings)] ?? 40;
         if (n !== undefined && prop !== 'silent' && n < min) return noop;
         if (prop === 'isLevelEnabled') return (level: string) => (LEVELS[level] ?? 0) >= min;
       }

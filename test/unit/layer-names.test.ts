@@ -23,6 +23,24 @@ describe('entry names', () => {
     expect(splitEntryName('a\0b')).toBe('nul');
   });
 
+  // The rule, written as plainly as it reads, against splitEntryName on 20000 names made of
+  // the pieces that matter.
+  test('the same as the rule for every name built from "", ".", "..", "a", ".a", "a." and slashes', () => {
+    const rule = (name: string): string[] | string => {
+      if (name.includes('\0')) return 'nul';
+      const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+      return parts.includes('..') ? 'dotdot' : parts;
+    };
+    const pieces = ['', '.', '..', 'a', '.a', 'a.', '..a', 'usr', 'x.so'];
+    let seed = 7;
+    const rand = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 16) % n; };
+    for (let i = 0; i < 20000; i++) {
+      const n = 1 + rand(5);
+      const name = (rand(3) === 0 ? '/' : rand(2) === 0 ? './' : '') + Array.from({ length: n }, () => pieces[rand(pieces.length)]).join('/') + (rand(4) === 0 ? '/' : '');
+      expect([name, splitEntryName(name)]).toEqual([name, rule(name)]);
+    }
+  });
+
   test('names are shown as UTF-8, quoted', () => {
     expect(showName(Buffer.from('ü/x').toString('latin1'))).toBe('"ü/x"');
   });
