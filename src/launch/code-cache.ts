@@ -91,11 +91,16 @@ export function useCodeCache(dir: string, variant = ''): void {
     for (const c of compiled) {
       if (c.loaded >= stage) continue;
       c.loaded = stage;
+      const target = cacheName(c.file, c.key, stage);
+      const tmp = `${target}.${process.pid}.tmp`;
       try {
-        const target = cacheName(c.file, c.key, stage);
-        const tmp = `${target}.${process.pid}.tmp`;
-        writeFileSync(tmp, c.script.createCachedData(), { mode: 0o644 });
-        renameSync(tmp, target);
+        try {
+          writeFileSync(tmp, c.script.createCachedData(), { mode: 0o644 });
+          renameSync(tmp, target);
+        } catch (e) {
+          try { unlinkSync(tmp); } catch { /* never made */ }
+          throw e;
+        }
         // Caches of earlier builds and stages of this file go.
         const prefix = `${basename(c.file)}.`;
         for (const name of readdirSync(dirname(c.file))) {

@@ -136,6 +136,24 @@ test('the stage-2 cache is written just before a V8 flag changes, replaces stage
   expect(readdirSync(own).filter((f) => f.endsWith('.v8cache'))).toEqual([twice.stdout.trim()]);
 });
 
+test('a full disk: the command runs, and neither a cache nor a temp file is left', async () => {
+  const full = join(dir, 'full');
+  mkdirSync(full, { recursive: true });
+  const files = readdirSync(bundle).filter((f) => f.endsWith('.cjs'));
+  const bytes = files.reduce((n, f) => n + statSync(join(bundle, f)).size, 0);
+  // Room for the bundle and 64 KiB more: main.cjs's cache (~330 KiB) cannot be written.
+  mount('tmpfs', full, 'tmpfs', 0, `size=${bytes + 64 * 1024 + files.length * 4096}`);
+  try {
+    for (const f of files) cpSync(join(bundle, f), join(full, f));
+    const r = await run([join(full, 'groot.cjs'), '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: groot');
+    expect(readdirSync(full).sort()).toEqual([...files].sort());
+  } finally {
+    umount(full, MNT_DETACH);
+  }
+});
+
 test('a read-only install runs without a cache', async () => {
   rmSync(join(dir, 'ro'), { recursive: true, force: true });
   const ro = join(dir, 'ro');
