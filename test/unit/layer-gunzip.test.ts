@@ -3,10 +3,14 @@
 // verdict, for every way the input may be split; errors are DecodeErrors (zlib's own words
 // from zlib; from ISA-L zlib's words for the fault it names), and a decoder that failed
 // stays failed (no second native call on a finished handle, which would abort the process).
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { crc32, deflateRawSync, gunzipSync, gzipSync } from 'node:zlib';
 import { createDecoder, DecodeError, gzipImpl, type GzipImpl } from '../../src/layer/compression.js';
 
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMPLS: GzipImpl[] = ['igzip', 'zlib'];
 /** What ISA-L can say (igzip.ts MESSAGES and the two it finds itself). */
 const IGZIP_WORDS = ['invalid block type', 'invalid literal/length code', 'invalid distance too far back',
@@ -71,6 +75,17 @@ function reference(input: Buffer): { out?: Buffer; message?: string } {
 
 test('this machine inflates with ISA-L (hack/install.sh installs libisal2): it is the default', () => {
   expect(gzipImpl()).toBe('igzip');
+});
+
+test('GROOT_GZIP=zlib (as without a usable ISA-L) makes zlib the default, and igzip is refused', () => {
+  const script = `
+    const { gzipImpl, createDecoder } = await import(${JSON.stringify(join(repo, 'dist', 'layer', 'compression.js'))});
+    let refused = false;
+    try { createDecoder('gzip', () => {}, undefined, 'igzip'); } catch { refused = true; }
+    console.log(JSON.stringify({ impl: gzipImpl(), refused }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, GROOT_GZIP: 'zlib' } });
+  expect(r.stderr).toBe('');
+  expect(JSON.parse(r.stdout)).toEqual({ impl: 'zlib', refused: true });
 });
 
 describe.each(IMPLS)('%s', (impl) => {
