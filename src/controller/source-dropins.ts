@@ -47,6 +47,8 @@ export interface DropinOptions {
   rescanMs?: number;
   /** Coalesce bursts of file events. */
   debounceMs?: number;
+  /** A file changed less than this long ago is read only once it stopped changing (default 200). */
+  settleMs?: number;
 }
 
 interface FileState { sig: string; objects: GrootObject[]; problems: SourceProblem[] }
@@ -258,7 +260,7 @@ export class DropinSource implements Source {
     for (const f of names) {
       let sig: string;
       try {
-        const st = await stat(f);
+        const st = await this.settledStat(f);
         if (!st.isFile()) continue;
         sig = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
       } catch (e) {
@@ -342,6 +344,24 @@ export class DropinSource implements Source {
       metadata: { ...obj.metadata, uid: m.uid, creationTimestamp: m.creationTimestamp, generation: m.generation },
       ...(seeded ? { status: seeded } : {}),
     } as GrootObject;
+  }
+
+  /**
+   * stat() of a file that has not changed for settleMs. Writers truncate and then write
+   * (`cat >`, most tools): read in between, a file that lost its second document would
+   * delete that object and its root filesystem. ctime, not mtime: the kernel sets it, to
+   * now, on every write, where mtime can be set to anything (cp -p, tar). A file that keeps
+   * changing is taken as it is after ten times as long.
+   */
+  private async settledStat(f: string): Promise<Awaited<ReturnType<typeof stat>>> {
+    const settle = this.opts.settleMs ?? 200;
+    const deadline = Date.now() + settle * 10;
+    for (;;) {
+      const st = await stat(f);
+      const quiet = Date.now() - st.ctimeMs;
+      if (quiet >= settle || Date.now() >= deadline || this.stopped) return st;
+      await new Promise((r) => setTimeout(r, Math.min(settle - quiet, deadline - Date.now()) + 1));
+    }
   }
 
   private async parseFile(f: string, sig: string, prev: FileState | undefined): Promise<FileState> {

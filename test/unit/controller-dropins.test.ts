@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rm, writeFile, unlink, readFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, open, rm, writeFile, unlink, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller } from '../../src/controller/controller.js';
@@ -67,6 +67,24 @@ describe('controller over drop-ins (fake engine)', () => {
     await waitFor('rootfs deleted', () => !engine.rootfs.has('app'), 3000);
     await waitFor('unpinned', () => !engine.pins.has('controller_default_base'));
     await waitFor('status file removed', async () => (await files.readObject('RootFS', 'default', 'app')) === undefined);
+  });
+
+  test('a file caught half written (truncated, then written in two parts) deletes nothing: it is read once it settled', async () => {
+    const full = IMAGE('oci:///img:v1') + '---\n' + ROOTFS('app') + '---\n' + ROOTFS('keep');
+    await writeFile(join(dropins, 'a.yaml'), full);
+    await start();
+    await waitFor('both ready', async () => (await ready('RootFS', 'app'))?.status === 'True' && (await ready('RootFS', 'keep'))?.status === 'True');
+    const deletesBefore = engine.count('delete');
+    // A slow writer: the first two documents, a pause longer than the event debounce, the rest.
+    const fh = await open(join(dropins, 'a.yaml'), 'w');
+    const cut = full.indexOf('---', full.indexOf('name: app'));
+    await fh.write(full.slice(0, cut));
+    await sleep(80);
+    await fh.write(full.slice(cut));
+    await fh.close();
+    await sleep(800);
+    expect(engine.count('delete')).toBe(deletesBefore);
+    expect((await ready('RootFS', 'keep'))?.status).toBe('True');
   });
 
   test('a file that is not YAML is reported and keeps what it held; other files carry on; fixing it heals', async () => {
