@@ -7,13 +7,13 @@
 //
 // V8 accepts a cache only for the same V8, source length and flags. Source length is not
 // enough to tell two builds apart, so a cache is keyed by the bundle's size, mtime and
-// inode. Flags: the registry client sets --liftoff-only before its first exchange
-// (registry/transport.ts), after which no cache made before would match and one made then
-// would not match the next process's start. So a cache is written just before that
-// (`v8-flags` below), or at exit by a process that never changed them; it is written only
-// when there was none or V8 refused it, or when the one there was made at an earlier
-// stage (at exit without network: stage 1; before the first registry exchange: stage 2,
-// which holds the registry client's code too). Writes are atomic (temp file + rename);
+// inode, and V8's version. Flags: a process sets its work flags once (sys/v8-flags.ts, at
+// its first registry exchange or layer unpack), after which no cache made before would
+// match and one made then would not match the next process's start. So a cache is
+// written just before that (V8_FLAGS_EVENT), or at exit by a process that never changed
+// them; only when there was none or V8 refused it, or when the one there was made at an
+// earlier stage (stage 1: at exit, no work done; stage 2: at the flags change, with the
+// registry client's code too). Writes are atomic (temp file + rename);
 // a directory that cannot be written (a read-only install) just means no cache.
 import Module from 'node:module';
 import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -60,7 +60,8 @@ export function useCodeCache(dir: string, variant = ''): void {
   M.prototype._compile = function compile(this: InternalModule, content: string, filename: string): unknown {
     if (dirname(filename) !== dir) return original.call(this, content, filename);
     const st = statSync(filename, { bigint: true });
-    const key = `${st.size}-${st.mtimeNs}-${st.ino}${variant ? `-${variant}` : ''}`;
+    // V8's version too: two Nodes sharing one install (GROOT_NODE) would replace each other's.
+    const key = `${st.size}-${st.mtimeNs}-${st.ino}-v${process.versions.v8.replace(/[^0-9]+/g, '_')}${variant ? `-${variant}` : ''}`;
     let loaded: 0 | Stage = 0;
     let script: Script | undefined;
     for (const stage of [2, 1] as const) {
