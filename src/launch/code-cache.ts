@@ -22,7 +22,6 @@ import { Script } from 'node:vm';
 import { V8_FLAGS_EVENT } from '../sys/v8-flags.js';
 import { IMPORT_HOOK } from './import.js';
 
-
 type Stage = 1 | 2;
 
 interface Compiled {
@@ -47,11 +46,10 @@ type ModuleStatics = typeof Module & {
 const cacheName = (file: string, key: string, stage: Stage) => `${file}.${key}.${stage}.v8cache`;
 
 /**
- * Compile every CommonJS file of `dir` that this process requires through V8's code cache
- * (`variant` separates caches for other V8 flags, e.g. a worker started after they
- * changed). Returns nothing: caches are saved on the flags event and at exit.
+ * Compile every CommonJS file of `dir` that this process requires through V8's code cache;
+ * caches are saved on the flags event and at exit.
  */
-export function useCodeCache(dir: string, variant = ''): void {
+export function useCodeCache(dir: string): void {
   const M = Module as ModuleStatics;
   // The bundles' import() goes through this module's own (launch/import.ts says why).
   (globalThis as Record<symbol, unknown>)[IMPORT_HOOK] = (specifier: string) => import(specifier);
@@ -61,7 +59,7 @@ export function useCodeCache(dir: string, variant = ''): void {
     if (dirname(filename) !== dir) return original.call(this, content, filename);
     const st = statSync(filename, { bigint: true });
     // V8's version too: two Nodes sharing one install (GROOT_NODE) would replace each other's.
-    const key = `${st.size}-${st.mtimeNs}-${st.ino}-v${process.versions.v8.replace(/[^0-9]+/g, '_')}${variant ? `-${variant}` : ''}`;
+    const key = `${st.size}-${st.mtimeNs}-${st.ino}-v${process.versions.v8.replace(/[^0-9]+/g, '_')}`;
     let loaded: 0 | Stage = 0;
     let script: Script | undefined;
     for (const stage of [2, 1] as const) {

@@ -4,7 +4,7 @@ import * as zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
 import type { Decompress as FzstdDecompress } from 'fzstd';
-import { DecodeError, type Compression, type Decoder } from './decoder.js';
+import { DecodeError, OUTPUT_CHUNK as CHUNK, type Compression, type Decoder } from './decoder.js';
 import { IgzipDecoder, igzip } from './igzip.js';
 
 export { DecodeError, type Compression, type Decoder };
@@ -37,11 +37,10 @@ export function declaredCompression(mediaType: string): Compression | { unsuppor
   return undefined;
 }
 
-/** Output chunk size: fewer, larger chunks mean less per-chunk overhead downstream. */
-const CHUNK = 256 * 1024;
-
 /** Which gzip inflater: ISA-L's when this machine has it (see igzip.ts), else zlib's. */
 export type GzipImpl = 'igzip' | 'zlib';
+
+const unusable = (): never => { throw new Error('ISA-L (libisal.so.2) is not usable here'); };
 
 /** The gzip inflater createDecoder uses on this thread. */
 export function gzipImpl(): GzipImpl {
@@ -57,11 +56,7 @@ export function createDecoder(kind: Compression, out: (chunk: Buffer) => void, o
   gzip: GzipImpl = gzipImpl()): Decoder {
   if (kind === 'none') return { write: out, end() {}, destroy() {}, failure: undefined };
   if (kind === 'gzip') {
-    if (gzip === 'igzip') {
-      const isal = igzip();
-      if (!isal) throw new Error('ISA-L (libisal.so.2) is not usable here');
-      return new IgzipDecoder(isal, out);
-    }
+    if (gzip === 'igzip') return new IgzipDecoder(igzip() ?? unusable(), out);
     const z = zlib.createGunzip({ chunkSize: CHUNK });
     return SyncGunzip.usable(z) ? new SyncGunzip(z, out) : new StreamDecoder(kind, z, out, onFailure);
   }

@@ -2,6 +2,9 @@
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
+/** Output chunk size: fewer, larger chunks mean less per-chunk overhead downstream. */
+export const OUTPUT_CHUNK = 256 * 1024;
+
 /** The compressed stream itself is bad (corrupt, truncated); errors from the output callback are not wrapped. */
 export class DecodeError extends Error {
   constructor(readonly kind: Compression, cause: unknown) {

@@ -5,7 +5,7 @@
 // another struct layout) the zlib decoder is used, as with GROOT_GZIP=zlib.
 import { crc32, gzipSync } from 'node:zlib';
 import { koffi } from '../sys/libc.js';
-import { DecodeError, type Decoder } from './decoder.js';
+import { DecodeError, OUTPUT_CHUNK as CHUNK, type Decoder } from './decoder.js';
 
 // struct inflate_state of ISA-L 2.30 (igzip_lib.h) on 64-bit Linux: the fields used here.
 // Another layout fails the self-test (a gzip wrapper read as raw deflate, an end never
@@ -69,8 +69,6 @@ function headerError(message: string): DecodeError {
   return new DecodeError('gzip', Object.assign(new Error(message), { code: 'GZIP_BAD_HEADER' }));
 }
 
-const CHUNK = 256 * 1024;
-
 interface Isal {
   init(state: Buffer): void;
   inflate(state: Buffer): number;
@@ -126,9 +124,6 @@ function selfTest(isal: Isal): boolean {
  */
 export class IgzipDecoder implements Decoder {
   private readonly mem = spare.pop() ?? newMemory();
-  private readonly state = this.mem.state;
-  private readonly buf = this.mem.buf;
-  private readonly bufAddr = this.mem.bufAddr;
   private error: unknown;
   private member: 'none' | 'header' | 'open' | 'done' = 'none';
   /** The header bytes of the member being read, until it is whole. */
@@ -192,8 +187,8 @@ export class IgzipDecoder implements Decoder {
       if (this.head.length > MAX_HEADER) this.corrupt('gzip header longer than 1 MiB', 'GZIP_BAD_HEADER');
       return off + take;
     }
-    this.isal.init(this.state);
-    this.state.writeUInt32LE(ISAL_GZIP_NO_HDR_VER, CRC_FLAG);
+    this.isal.init(this.mem.state);
+    this.mem.state.writeUInt32LE(ISAL_GZIP_NO_HDR_VER, CRC_FLAG);
     this.member = 'open';
     this.head = Buffer.alloc(0);
     return off + (n - had);
@@ -201,12 +196,12 @@ export class IgzipDecoder implements Decoder {
 
   /** Inflate from chunk[off..] until the input is used up or the member ends; returns the new offset. */
   private inflate(chunk: Buffer, off: number): number {
-    const s = this.state;
+    const { state: s, buf, bufAddr } = this.mem;
     const given = chunk.length - off;
     s.writeBigUInt64LE(koffi.address(chunk) + BigInt(off), NEXT_IN);
     s.writeUInt32LE(given, AVAIL_IN);
     for (;;) {
-      s.writeBigUInt64LE(this.bufAddr, NEXT_OUT);
+      s.writeBigUInt64LE(bufAddr, NEXT_OUT);
       s.writeUInt32LE(CHUNK, AVAIL_OUT);
       const ret = this.isal.inflate(s);
       if (ret < 0) {
@@ -216,7 +211,7 @@ export class IgzipDecoder implements Decoder {
       const have = CHUNK - s.readUInt32LE(AVAIL_OUT);
       if (have > 0) {
         try {
-          this.out(this.buf.subarray(0, have));
+          this.out(buf.subarray(0, have));
         } catch (e) {
           this.fail(e);
         }

@@ -50,7 +50,6 @@ const UNKNOWN_SIZE = 1 << 20;
  * an explicit pull, took 470 ms instead of 400 when the booting worker got half of them).
  */
 const STARTING_BYTES = 8 << 20;
-const MAIN_WEIGHT = Number(process.env.GROOT_MAIN_WEIGHT ?? 1);
 
 /**
  * Options a worker can honour: everything but callbacks stays in this thread. `remote`:
@@ -67,7 +66,7 @@ export function defaultWorkers(): number {
 }
 
 // Under the test runner this file is TypeScript: workers run the compiled file (npm test
-// builds first). In the CLI's bundle (dist/bundle/groot.cjs) the worker is its bundled sibling.
+// builds first). In the CLI's bundle (dist/bundle/main.cjs) the worker is its bundled sibling.
 const here = fileURLToPath(import.meta.url);
 const WORKER_FILE = here.endsWith('.ts') ? here.replace(/\/src\/layer\/pool\.ts$/, '/dist/layer/worker.js')
   : new URL(here.endsWith('.cjs') ? './worker.cjs' : './worker.js', import.meta.url);
@@ -178,7 +177,7 @@ export class UnpackPool {
   /** The lane with the least left to do; this thread on a tie (no hand-over to pay). */
   private pick(): Lane {
     let best: Lane = this.here;
-    let least = this.here.load * MAIN_WEIGHT;
+    let least = this.here.load;
     if (this.closed) return best;
     for (const w of this.live()) {
       const load = w.load + (w.ready ? 0 : STARTING_BYTES);

@@ -19,13 +19,13 @@ export interface RegistryTuning {
   userAgent?: string;
 }
 
+/** The scheme a host was found to answer on (https first, then http for an insecure one). */
+export type LearnedScheme = [host: string, scheme: 'https:' | 'http:'];
+
 /**
  * What a registry source learned, handed to the source another thread opens for the same
  * pull (ImageSource.portable), so it asks for no token and tries no scheme again. Internal.
  */
-/** The scheme a host was found to answer on (https first, then http for an insecure one). */
-export type LearnedScheme = [host: string, scheme: 'https:' | 'http:'];
-
 export interface RegistryHandover {
   auth?: AuthState;
   schemes?: LearnedScheme[];

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { AbortedError, RegistryError } from '../errors/index.js';
 import { logger } from '../log/index.js';
-import { settleV8Flags } from '../sys/v8-flags.js';
+import { settleV8Flags, v8FlagsSettled } from '../sys/v8-flags.js';
 import { CODES, safeUrl } from './net-errors.js';
 import { InsecureHosts } from './insecure-hosts.js';
 import { trustedContext, unverifiedContext } from './trust.js';
@@ -22,10 +22,8 @@ const log = logger('registry');
 // V8 flags (sys/v8-flags.ts: --liftoff-only for llhttp, among others) before it compiles.
 // TLS is loaded first when the exchange is https: a builtin loaded after the flags changed
 // is compiled from source (measured ~3.5 ms of a create on an insecure host).
-let flagsSet = false;
 function workFlags(url: URL): void {
-  if (flagsSet) return;
-  flagsSet = true;
+  if (v8FlagsSettled()) return;
   if (url.protocol === 'https:') requireUndici('node:tls');
   settleV8Flags();
 }

@@ -25,6 +25,11 @@ export const WORK_FLAGS = ['--liftoff-only', '--interrupt-budget=2000000'] as co
 
 let settled = false;
 
+/** Whether this thread has set them. */
+export function v8FlagsSettled(): boolean {
+  return settled;
+}
+
 /** Set the work-phase flags (once per thread; the flags themselves are the process's). */
 export function settleV8Flags(): void {
   if (settled) return;
