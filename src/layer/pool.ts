@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { AbortedError, StoreError, reviveError } from '../errors/index.js';
 import type { PortableSource } from '../image/types.js';
 import { loggingSettings, logger, logRecord } from '../log/index.js';
+import { holdV8Flags } from '../sys/v8-flags.js';
 import { applyLayer } from './apply.js';
 import { blobFailure } from './blob-failure.js';
 import type { ApplyOptions, ApplyResult, LayerExpectation } from './types.js';
@@ -90,6 +91,8 @@ interface WorkerLane extends Lane {
   idle?: NodeJS.Timeout;
   /** The source the last 'warm' named. */
   warmed?: string;
+  /** Called at its next 'warmed' (or when it is gone). */
+  warming: (() => void)[];
 }
 
 export class UnpackPool {
@@ -118,6 +121,7 @@ export class UnpackPool {
       if (w.warmed === key) continue; // told already (an eager prepare, then the pull's own)
       w.warmed = key;
       w.worker.postMessage({ t: 'warm', from } satisfies ToWorker);
+      holdV8Flags(new Promise<void>((r) => w.warming.push(r))); // it loads the source's code
     }
   }
 
@@ -342,11 +346,15 @@ export class UnpackPool {
   private spawn(): WorkerLane {
     const worker = new Worker(WORKER_FILE, { workerData: { log: loggingSettings() } });
     let booted!: () => void;
-    const lane: WorkerLane = { worker, jobs: new Map(), dead: false, ready: false, booted: new Promise((r) => { booted = r; }), load: 0, active: 0 };
+    const lane: WorkerLane = { worker, jobs: new Map(), dead: false, ready: false, booted: new Promise((r) => { booted = r; }), load: 0, active: 0, warming: [] };
+    // Its builtins come from Node's code cache only while no V8 flag differs (sys/v8-flags.ts).
+    holdV8Flags(lane.booted);
+    const warmed = () => { for (const r of lane.warming.splice(0)) r(); };
     const born = performance.now();
     const gone = (why: string, cause?: Error) => {
       lane.dead = true;
       booted();
+      warmed();
       for (const j of [...lane.jobs.values()]) j.gone(why, cause);
     };
     // A failure outside any job (start-up) is logged; jobs report their own.
@@ -358,6 +366,7 @@ export class UnpackPool {
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'log') logRecord(m.record);
       else if (m.t === 'ready') { lane.ready = true; booted(); log.debug({ ms: Math.round(performance.now() - born) }, 'unpack worker ready'); }
+      else if (m.t === 'warmed') warmed();
       else lane.jobs.get(m.id)?.message(m);
     });
     this.workers.push(lane);

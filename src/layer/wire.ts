@@ -3,8 +3,9 @@
 // (data chunks, then end or abort; the worker acks the bytes it took of each, so the main
 // thread never queues more than a few MiB per job) or the worker fetches it itself from
 // `remote` (reporting the bytes it read). Either way the worker answers done or error once.
-// 'warm' readies a source before its jobs come. The worker says 'ready' once its code is
-// loaded; log records come as 'log' at any time.
+// 'warm' readies a source before its jobs come ('warmed' once its code and credentials are
+// loaded). The worker says 'ready' once its own code is loaded; log records come as 'log'
+// at any time.
 import type { ErrorData } from '../errors/index.js';
 import type { LayerRef, PortableSource } from '../image/types.js';
 import type { LogRecord } from '../log/index.js';
@@ -30,6 +31,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { t: 'ready' }
+  | { t: 'warmed' }
   | { t: 'ack'; id: number; n: number }
   | { t: 'read'; id: number; n: number }
   | { t: 'done'; id: number; result: ApplyResult }

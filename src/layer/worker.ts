@@ -3,6 +3,7 @@
 // layers' instead of sharing the main thread with them. The blob is either streamed here by
 // the main thread or, for a source that can be opened again (a registry, an OCI layout),
 // fetched here. See pool.ts.
+import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { AbortedError, errorData } from '../errors/index.js';
@@ -14,6 +15,10 @@ import { blobFailure } from './blob-failure.js';
 import { gzipImpl } from './compression.js';
 import { attachBudget } from './budget.js';
 import type { FromWorker, RemoteBlob, ToWorker } from './wire.js';
+
+// Loaded by undici's first exchange here, once the work flags changed (so compiled from
+// source then, sys/v8-flags.ts): loaded with this thread's code instead.
+createRequire(import.meta.url)('node:perf_hooks');
 
 const port = parentPort!;
 const send = (m: FromWorker) => port.postMessage(m);
@@ -132,8 +137,11 @@ port.on('message', (m: ToWorker) => {
   if (m.t === 'warm') {
     // Load the source's code and credentials now; a failure here shows again in the job.
     const { src, release } = useSource(m.from);
-    void Promise.resolve(src.prepare?.()).catch(() => {}).finally(release);
-    setImmediate(gzipImpl); // and the gzip inflater (~3 ms), before the first layer needs it
+    void Promise.resolve(src.prepare?.()).catch(() => {}).finally(() => {
+      release();
+      gzipImpl(); // and the gzip inflater (~3 ms), before the first layer needs it
+      send({ t: 'warmed' });
+    });
     return;
   }
   const job = jobs.get(m.id);

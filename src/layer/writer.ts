@@ -214,7 +214,8 @@ export class LayerWriter implements TarSink {
       try { lchownSync(this.abs(''), uid, gid); } catch (e) { throw failed(`${this.label}: directory /: setting its owner`, e); }
     }
     const paths = new Set<string>([...this.dirMeta.keys(), ...this.opaque.keys()]);
-    const order = [...paths].sort((a, b) => depth(b) - depth(a));
+    // Depths computed once: the comparator runs n log n times.
+    const order = [...paths].map((p) => ({ p, d: depth(p) })).sort((a, b) => b.d - a.d).map((e) => e.p);
     for (const rel of order) {
       const p = this.abs(rel);
       const m = this.dirMeta.get(rel);

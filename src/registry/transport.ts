@@ -5,7 +5,8 @@ import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { AbortedError, RegistryError } from '../errors/index.js';
 import { logger } from '../log/index.js';
-import { settleV8Flags, v8FlagsSettled } from '../sys/v8-flags.js';
+import { settleV8Flags } from '../sys/v8-flags.js';
+import { compileParser } from './parser.js';
 import { CODES, safeUrl } from './net-errors.js';
 import { InsecureHosts } from './insecure-hosts.js';
 import { trustedContext, unverifiedContext } from './trust.js';
@@ -18,13 +19,14 @@ const log = logger('registry');
 // has no "exports" map), so package.json pins undici ~7.30.2; see README "Versions, and why".
 // index.js adds request() to Dispatcher.prototype and maps a URL to origin + path: send()
 // calls it on the agent with origin and path itself.
-// undici parses HTTP with llhttp, WebAssembly; the first exchange settles the process's
-// V8 flags (sys/v8-flags.ts: --liftoff-only for llhttp, among others) before it compiles.
-// TLS is loaded first when the exchange is https: a builtin loaded after the flags changed
+// A thread's first exchange compiles undici's HTTP parser on the baseline tier first and
+// starts the process's work flags (registry/parser.ts, sys/v8-flags.ts). TLS is loaded
+// before when the exchange is https: a builtin loaded while a flag differs from its default
 // is compiled from source (measured ~3.5 ms of a create on an insecure host).
+let tlsLoaded = false;
 function workFlags(url: URL): void {
-  if (v8FlagsSettled()) return;
-  if (url.protocol === 'https:') requireUndici('node:tls');
+  if (url.protocol === 'https:' && !tlsLoaded) { requireUndici('node:tls'); tlsLoaded = true; }
+  compileParser();
   settleV8Flags();
 }
 // In the CLI's bundle, the three come from dist/bundle/undici.cjs (hack/undici-entry.cjs).

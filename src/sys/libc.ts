@@ -1,8 +1,10 @@
 // The one place that loads libc. Node's fs has no mknod, xattrs, mount, flock or quotactl;
 // calling them through koffi avoids a process spawn per file on the unpack hot path.
-import koffi from 'koffi';
 import { SyscallError } from '../errors/index.js';
 import { constants as osConstants } from 'node:os';
+import { loadKoffi } from './koffi-load.js';
+
+const koffi = loadKoffi();
 
 export const lib = koffi.load('libc.so.6');
 
