@@ -3,7 +3,7 @@ import type { QuotaBackend } from './types.js';
 import { XfsQuotaBackend } from './xfs.js';
 import { BtrfsQuotaBackend } from './btrfs.js';
 import { NoneQuota } from './none.js';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountOf } from '../sys/mount.js';
 import { writeJsonAtomic } from '../sys/fsync.js';
@@ -70,13 +70,14 @@ export async function warnQuotasOff(storePath: string, reason: string): Promise<
   warned.add(storePath);
   const file = join(storePath, 'meta', 'quota.json');
   let said: { reason?: string } | undefined;
-  try { said = JSON.parse(await readFile(file, 'utf8')); } catch { said = undefined; }
+  try { said = JSON.parse(readFileSync(file, 'utf8')); } catch { said = undefined; }
   if (said?.reason === reason) {
     log.debug({ store: storePath, reason }, 'disk quotas are off for this store');
     return;
   }
   log.warn({ store: storePath, reason }, 'disk quotas are off for this store: limits are recorded but not enforced');
-  try { await writeJsonAtomic(file, { kind: 'none', reason }); } catch { /* a read-only or missing store: say it again next time */ }
+  // A memo, not a record: lost in a crash, the warning is given once more.
+  try { await writeJsonAtomic(file, { kind: 'none', reason }, { sync: false }); } catch { /* a read-only or missing store: say it again next time */ }
 }
 
 /** The backend for a store: detected from its filesystem, or forced (an error when it cannot work). */

@@ -1,5 +1,5 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { open, rename, rm, writeFile, mkdir } from 'node:fs/promises';
+import { closeSync, fsync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { lib } from './libc.js';
@@ -7,24 +7,34 @@ import { SyscallError } from '../errors/index.js';
 
 const syncfsFn = lib.func('int syncfs(int fd)');
 
+// Only the calls that wait for the disk (syncfs, fsync) go to the thread pool; opening,
+// writing, renaming and closing are synchronous (microseconds each). Each await of the
+// promise API is a pool round trip, and on a busy node (an unpack on every core) a round trip
+// waited up to 23 ms for a pool thread to get a core: the open before a layer's syncfs, on
+// the way to its commit.
+
 /**
  * Flush the whole filesystem that holds `path` (syncfs(2)), on koffi's worker thread so the
  * event loop keeps going. One call covers every file an unpack wrote, where fsync per file
  * would cost thousands of calls.
  */
 export async function syncFilesystem(path: string): Promise<void> {
-  const fh = await open(path, 'r');
+  const fd = openSync(path, 'r');
   try {
     await new Promise<void>((resolve, reject) => {
-      syncfsFn.async(fh.fd, (err: unknown, ret: number) => {
+      syncfsFn.async(fd, (err: unknown, ret: number) => {
         if (err) reject(err);
         else if (ret !== 0) reject(new SyscallError('syncfs', 5, path, 'syncfs failed'));
         else resolve();
       });
     });
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
+}
+
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
 }
 
 /**
@@ -58,8 +68,8 @@ export class FilesystemSyncer {
 }
 
 export async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
+  const fd = openSync(path, 'r');
+  try { await fsyncFd(fd); } finally { closeSync(fd); }
 }
 
 /**
@@ -72,21 +82,21 @@ export async function fsyncPath(path: string): Promise<void> {
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, opts: { sync?: boolean } = {}): Promise<void> {
   if (opts.sync === false) return writeFileAtomicNow(path, data, mode);
   const dir = dirname(path);
-  const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+  const made = mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
-  const fh = await open(tmp, 'w', mode);
   try {
+    const fd = openSync(tmp, 'wx', mode);
     try {
-      await fh.writeFile(data);
-      await fh.sync();
+      writeFileSync(fd, data);
+      await fsyncFd(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-    await rename(tmp, path);
+    renameSync(tmp, path);
   } catch (e) {
     // A failed write (a full disk) leaves no temp file behind: only start-up repair would
     // find it, and a long-running process may not start again for weeks.
-    await rm(tmp, { force: true }).catch(() => {});
+    rmSync(tmp, { force: true });
     throw e;
   }
   await fsyncPath(dir);
@@ -123,7 +133,7 @@ async function fsyncMadeDirs(first: string, dir: string): Promise<void> {
 /** Remove a file (absent is fine); with `sync`, fsync its directory so the removal survives a crash. */
 export async function removeFile(path: string, opts: { sync?: boolean } = {}): Promise<boolean> {
   try {
-    await rm(path);
+    unlinkSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { lib, check, errno, strerror } from './libc.js';
 import { SyscallError } from '../errors/index.js';
 
@@ -143,7 +143,8 @@ function unescapeMountinfo(s: string): string {
 }
 
 export async function mountTable(): Promise<MountInfo[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  // Synchronous: the kernel makes the text in microseconds, a pool round trip can take ms.
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
   const out: MountInfo[] = [];
   for (const line of text.split('\n')) {
     if (!line) continue;
