@@ -33,5 +33,6 @@ class LazyRegistrySource implements ImageSource {
   /** With what the loaded source learned (tokens, schemes), once there is one. */
   portable(): PortableSource { return this.loaded?.portable?.() ?? portableSource(this.source, this.opts); }
   async prepare() { await (await this.get()).prepare?.(); }
+  schemesFound() { return this.loaded?.schemesFound?.() ?? { http: [], https: [] }; }
   async close() { if (this.inner) await (await this.inner).close(); }
 }

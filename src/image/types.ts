@@ -68,6 +68,8 @@ export interface ImageSource {
   portable?(): PortableSource | undefined;
   /** Load what opening a layer needs (code, a credentials file) ahead of the first openLayer. */
   prepare?(): Promise<void>;
+  /** Hosts this source found to answer on plain http, and on https (registry sources). */
+  schemesFound?(): { http: string[]; https: string[] };
   close(): Promise<void>;
 }
 
@@ -91,4 +93,9 @@ export interface SourceOptions {
   mirrors?: Record<string, string[]>;
   /** Parallel blob downloads (registry sources). */
   concurrency?: number;
+  /**
+   * Insecure hosts found to answer plain http before (the store remembers them): tried on
+   * http first, then as usual (https, then http) if that fails. Registry sources only.
+   */
+  plainHttpHosts?: string[];
 }

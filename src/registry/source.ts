@@ -42,7 +42,7 @@ export class RegistrySource implements ImageSource {
     this.transport = new Transport(this.t, new InsecureHosts(opts.insecureRegistries));
     this.authn = new Authenticator(this.transport, (host) => credentialsFor(host, ref.registry, opts.credentials, this.credFile), this.t);
     if (opts.handover?.auth) this.authn.importState(opts.handover.auth);
-    this.client = new RegistryClient(source, ref, this.transport, this.authn, this.t, opts.mirrors, opts.handover?.schemes);
+    this.client = new RegistryClient(source, ref, this.transport, this.authn, this.t, opts.mirrors, opts.handover?.schemes, opts.plainHttpHosts);
   }
 
   private loadCredentials(): Promise<void> {
@@ -110,6 +110,11 @@ export class RegistrySource implements ImageSource {
 
   prepare(): Promise<void> {
     return this.loadCredentials();
+  }
+
+  schemesFound(): { http: string[]; https: string[] } {
+    const known = this.client.knownSchemes();
+    return { http: known.filter(([, s]) => s === 'http:').map(([h]) => h), https: known.filter(([, s]) => s === 'https:').map(([h]) => h) };
   }
 
   async openLayer(layer: LayerRef, opts: OpenLayerOptions = {}): Promise<Readable> {

@@ -14,6 +14,7 @@ import { logger } from '../log/index.js';
 import type { Store } from './store.js';
 import type { VolumeMeta } from './volumes.js';
 import { inheritImplicitDirs } from './inherit.js';
+import { readPlainHttpHosts, rememberSchemes } from './scheme-memo.js';
 
 const log = logger('store.pull');
 
@@ -47,12 +48,15 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
   const lookUp = async (digest: string) => (stored = await storedImage(store, source, digest))?.resolved;
   const pinned = opts.preferCached ? pinnedDigest(source) : undefined;
   const fromStore = pinned ? await lookUp(pinned) : undefined;
-  const src = fromStore ? undefined : open(source, opts);
+  const plainBefore = fromStore ? [] : readPlainHttpHosts(store.layout.metaDir);
+  const src = fromStore ? undefined : open(source, plainBefore.length > 0 ? { ...opts, plainHttpHosts: plainBefore } : opts);
   if (opts.eagerWorkers && src) pool?.prepare(SPAWN_MIN_BYTES, src.portable?.());
   // The gzip inflater loads its library and tests it (~3 ms) while the manifest is on its way.
   if (src) setImmediate(gzipImpl);
   try {
     const resolved = fromStore ?? await src!.resolve(opts.signal, { cached: lookUp });
+    const found = src?.schemesFound?.();
+    if (found) await rememberSchemes(store.layout.metaDir, plainBefore, found);
     const known = stored?.resolved === resolved ? stored : undefined;
     const layers = resolved.layers;
     checkChains(source, layers);
