@@ -28,6 +28,9 @@ import { setFlagsFromString } from 'node:v8';
 export const V8_FLAGS_EVENT = 'groot:v8-flags';
 
 export const BUDGET_FLAG = '--interrupt-budget=2000000';
+// V8's default (Node 20's V8 11.3). Where another V8 has another, putting it back leaves the
+// flag hash changed for that while: the worker's builtins compile from source, as without.
+const DEFAULT_BUDGET_FLAG = '--interrupt-budget=67584';
 const WASM_ON = ['--liftoff-only', '--no-wasm-lazy-compilation'];
 // V8's defaults (checked on Node 20: the flag hash comes back); --liftoff-only turned two off.
 const WASM_OFF = ['--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering', '--wasm-lazy-compilation'];
@@ -67,7 +70,7 @@ export function settleV8Flags(): void {
 }
 
 function setBudget(): void {
-  if (budget === 'set') return;
+  if (budget !== 'wanted') return;
   clearTimeout(holdTimer);
   budget = 'set';
   set([BUDGET_FLAG]);
@@ -75,10 +78,16 @@ function setBudget(): void {
 
 /**
  * Keep the budget unset until `loading` settles (a worker loading its code and its
- * builtins, which would otherwise be compiled from source).
+ * builtins, which would otherwise be compiled from source); set already, it goes back to
+ * V8's default meanwhile.
  */
 export function holdV8Flags(loading: Promise<unknown>): void {
-  if (budget === 'set') return;
+  if (budget === 'set') {
+    budget = 'wanted';
+    setFlagsFromString(DEFAULT_BUDGET_FLAG);
+    holdTimer = setTimeout(setBudget, HOLD_MAX_MS);
+    holdTimer.unref();
+  }
   holds.add(loading);
   const done = () => {
     holds.delete(loading);

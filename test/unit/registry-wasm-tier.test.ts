@@ -114,3 +114,19 @@ test('the interrupt budget waits for what holds it, then changes the hash; at mo
   `);
   expect(JSON.parse(capped[0]!)).toEqual({ held: true, late: false });
 });
+
+test('a hold after the budget was set puts V8\'s default back until it settles, then the budget again', () => {
+  const out = run(`${prelude}
+    const { settleV8Flags, holdV8Flags } = await import(${dist('sys/v8-flags.js')});
+    settleV8Flags(); // nothing holds it: set now
+    const set = cached('node:readline');
+    let release;
+    holdV8Flags(new Promise((r) => { release = r; })); // a worker starts later (a create's prepare)
+    const held = cached('node:repl');
+    release();
+    await new Promise((r) => setImmediate(r));
+    console.log(JSON.stringify({ set, held, again: cached('node:dgram') }));
+  `);
+  expect(JSON.parse(out[0]!)).toEqual({ set: false, held: true, again: false });
+});
+
