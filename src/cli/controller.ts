@@ -117,7 +117,7 @@ export function registerControllerCommands(program: Command): void {
     .option('--local-source-dir <dir>', 'with --kube: objects may name local sources (oci: layouts, tarballs) under this directory (repeatable; default none)', collect)
     .option('--insecure-registry <host>', 'with --kube: an object\'s spec.insecure is honoured for this registry (repeatable; default: create.insecure_registries)', collect)
     .option('--registry-mirror <host=url>', 'mirror tried before the registry HOST, for every pull (repeatable; default: create.registry_mirrors)', collect)
-    .option('--layer-concurrency <n>', 'layers of one image downloaded and unpacked at once (default: create.layer_concurrency, else 4)')
+    .option('--layer-concurrency <n>', 'layers of one image downloaded and unpacked at once (default: create.layer_concurrency, else 6)')
     .option('--credentials-file <path>', 'Docker config.json-style credentials for registries no object brings its own for (default: create.credentials_file)')
     .action(async (f: ControllerFlags, cmd: Command) => {
       try {

@@ -224,7 +224,7 @@ function addSourceFlags(c: Command): Command {
     .option('--platform <os/arch[/variant]>', 'pick this platform from a multi-platform image')
     .option('--registry-mirror <host=url>', 'mirror tried before the registry HOST (repeatable)', collect)
     .option('--credentials-file <path>', 'Docker config.json-style registry credentials')
-    .option('--layer-concurrency <n>', 'layers downloaded and unpacked at once (default 4)');
+    .option('--layer-concurrency <n>', 'layers downloaded and unpacked at once (default 6)');
 }
 
 /** Wrap a command body: a thrown error becomes a message on stdout and exit code 1. */

@@ -21,8 +21,13 @@ const log = logger('store.pull');
 /** Compressed bytes between two background writebacks while layers unpack. */
 const WRITEBACK_EVERY = 32 << 20;
 
-/** Layers unpacked at once when the caller does not say. */
-export const DEFAULT_UNPACK_CONCURRENCY = 4;
+/**
+ * Layers unpacked at once when the caller does not say. More than the cores: a layer spends
+ * part of its time waiting for the registry (distribution answers a blob GET in 3-4 ms of
+ * its own CPU, one after another), so more in flight keep the lanes fed (measured, 40-layer
+ * image on 2 cores, pull + create medians of 10: 4 -> 604 ms, 6 -> 591, 8 -> 595; 3 worse).
+ */
+export const DEFAULT_UNPACK_CONCURRENCY = 6;
 
 export interface PullDeps {
   openSource?: (source: string, opts: SourceOptions) => ImageSource;
