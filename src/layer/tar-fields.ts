@@ -59,15 +59,22 @@ function base256(b: Buffer, off: number, len: number, field: string): number {
   return Number(v);
 }
 
-/** The header checksum: the unsigned byte sum with the checksum field read as spaces. Old tars used signed bytes. */
-export function checksums(b: Buffer): { unsigned: number; signed: number } {
-  let unsigned = 0, signed = 0;
-  for (let i = 0; i < 512; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : b[i]!;
-    unsigned += c;
-    signed += c > 127 ? c - 256 : c;
-  }
-  return { unsigned, signed };
+/**
+ * The header checksum: the unsigned byte sum with the checksum field read as spaces. Every
+ * entry's header is summed, so without a branch per byte; signedChecksum only on a mismatch.
+ */
+export function checksum(b: Buffer): number {
+  let s = 8 * 0x20;
+  for (let i = 0; i < 148; i++) s += b[i]!;
+  for (let i = 156; i < 512; i++) s += b[i]!;
+  return s;
+}
+
+/** The same with the bytes read as signed, as old tars summed them. */
+export function signedChecksum(b: Buffer): number {
+  let s = checksum(b);
+  for (let i = 0; i < 512; i++) if ((i < 148 || i >= 156) && b[i]! > 127) s -= 256;
+  return s;
 }
 
 export function isZeroBlock(b: Buffer): boolean {

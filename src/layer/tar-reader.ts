@@ -26,7 +26,7 @@
 // with no entry). A zero block followed by a header is an error (a reader that stopped at
 // the zero block, like GNU tar, would see a different layer). Bytes after the end are
 // ignored. A stream that stops inside a header, a body or an extended header is truncated.
-import { TarFormatError, cstring, numeric, isNumeric, checksums, isZeroBlock, parsePaxRecords, paxInteger, paxTime } from './tar-fields.js';
+import { TarFormatError, cstring, numeric, isNumeric, checksum, signedChecksum, isZeroBlock, parsePaxRecords, paxInteger, paxTime } from './tar-fields.js';
 import { SparseMap1x0, checkSegments, oldGnuRealSize, oldGnuSegments, paxMap, type SparseSegment } from './sparse.js';
 
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
@@ -224,9 +224,9 @@ export class TarReader {
     const at = this.headerAt;
     if (this.state === S.AfterZero) throw new TarFormatError(`a header at offset ${at} follows a zero block (end-of-archive marker)`);
     const stored = numeric(h, 148, 8, 'checksum');
-    const sums = checksums(h);
-    if (stored !== sums.unsigned && stored !== sums.signed) {
-      throw new TarFormatError(`header at offset ${at} has a bad checksum (stored ${stored}, computed ${sums.unsigned}): not a tar stream, or corrupt`);
+    const sum = checksum(h);
+    if (stored !== sum && stored !== signedChecksum(h)) {
+      throw new TarFormatError(`header at offset ${at} has a bad checksum (stored ${stored}, computed ${sum}): not a tar stream, or corrupt`);
     }
     const flag = String.fromCharCode(h[156]!);
     let size = numeric(h, 124, 12, 'size');
