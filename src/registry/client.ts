@@ -6,7 +6,7 @@ import type { DockerSourceRef } from '../image/source-ref.js';
 import { logger } from '../log/index.js';
 import { AUTH_FAILED, type Authenticator, type DenyReason } from './auth.js';
 import { normalizeHost } from './credentials.js';
-import { CODES, HttpStatusError, describe, errCode, isCertError, isRetryableStatus, isTimeout, isTlsProtocolError, parseRetryAfter, safeUrl } from './net-errors.js';
+import { CODES, HttpStatusError, describe, errCode, isCertError, isRetryableStatus, isTimeout, isTlsProtocolError, isUnreachable, parseRetryAfter, safeUrl } from './net-errors.js';
 import type { LearnedScheme, Tuning } from './options.js';
 import { withRetry } from './retry.js';
 import { drain, header, readBody, type HttpResponse, type Transport } from './transport.js';
@@ -111,13 +111,13 @@ export class RegistryClient {
 
   /** One request at one endpoint: pick the scheme, authenticate (one challenge round). */
   private async exchange(ep: Endpoint, path: string, o: GetOptions): Promise<{ res: HttpResponse; deny?: DenyReason }> {
-    const insecure = !ep.base && !this.learnedScheme.has(ep.host) && this.transport.insecure.has(ep.host);
+    const learned = this.learnedScheme.get(ep.host);
+    const insecure = this.transport.insecure.has(ep.host);
     // A host that answered plain http before gets it first (saves the TLS attempt, ~15 ms of
     // every command); should it speak TLS now, the usual order follows (https, then http).
-    const hinted = insecure && this.plainBefore.has(ep.host);
+    const hinted = !ep.base && !learned && insecure && this.plainBefore.has(ep.host);
     const schemes: ('https:' | 'http:')[] = ep.base ? [ep.base.protocol as 'https:' | 'http:']
-      : this.learnedScheme.has(ep.host) ? [this.learnedScheme.get(ep.host)!]
-        : hinted ? ['http:', 'https:', 'http:'] : insecure ? ['https:', 'http:'] : ['https:'];
+      : learned ? [learned] : hinted ? ['http:', 'https:', 'http:'] : insecure ? ['https:', 'http:'] : ['https:'];
     for (let i = 0; ; i++) {
       const url = ep.base ? new URL(`${ep.base.href.replace(/\/+$/, '')}/v2/${this.ref.repository}/${path}`)
         : new URL(`${schemes[i]}//${ep.host}/v2/${this.ref.repository}/${path}`);
@@ -129,11 +129,11 @@ export class RegistryClient {
           log.debug({ host: ep.host }, 'plain http answered 400 on an insecure registry that took it before, trying https');
           continue;
         }
-        if (!ep.base && !this.learnedScheme.has(ep.host)) this.learnedScheme.set(ep.host, schemes[i]!);
+        if (!ep.base && !learned) this.learnedScheme.set(ep.host, schemes[i]!);
         return r;
       } catch (e) {
         if (i + 1 >= schemes.length) throw e;
-        if (hinted && i === 0 && !o.signal?.aborted && !unreachable(e)) {
+        if (hinted && i === 0 && !o.signal?.aborted && !isUnreachable(e)) {
           log.debug({ host: ep.host, error: describe(e) }, 'plain http failed on an insecure registry that took it before, trying https');
           continue;
         }
@@ -198,9 +198,4 @@ async function errorDetail(res: HttpResponse): Promise<string> {
   } catch {
     return '';
   }
-}
-
-/** Failures https would meet as well: no reason to try it after plain http. */
-function unreachable(e: unknown): boolean {
-  return isTimeout(e) || ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(errCode(e) ?? '');
 }

@@ -21,6 +21,9 @@ const CONNECTION_CODES = new Set([
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
+// Nothing answers at that address (whatever the scheme).
+const NO_PEER_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+
 // Certificate checks that failed: the peer speaks TLS but we do not trust it.
 const CERT_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -48,6 +51,11 @@ export function isTlsProtocolError(e: unknown): boolean {
 
 export function isTimeout(e: unknown): boolean {
   return TIMEOUT_CODES.has(errCode(e) ?? '');
+}
+
+/** The host did not answer at all (refused, no route, no name, timed out): another scheme would meet the same. */
+export function isUnreachable(e: unknown): boolean {
+  return isTimeout(e) || NO_PEER_CODES.has(errCode(e) ?? '');
 }
 
 /** An HTTP status the registry answered with, kept for retry decisions and messages. */

@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { withBaselineWasm } from '../sys/v8-flags.js';
 
+/** Only held, so that V8's cache keeps it for undici's compile. */
 let compiled: WebAssembly.Module | undefined;
 let tried = false;
 
@@ -34,6 +35,6 @@ export function compileParser(): void {
     const bytes = parserBytes(require, import.meta.url.endsWith('.cjs'));
     compiled = withBaselineWasm(() => new WebAssembly.Module(bytes));
   } catch {
-    compiled = undefined; // undici compiles it as it would have; only slower to run
+    // undici compiles it as it would have; only slower to run
   }
 }

@@ -53,7 +53,8 @@ export async function pullImage(store: Store, source: string, opts: PullOptions,
   const lookUp = async (digest: string) => (stored = await storedImage(store, source, digest))?.resolved;
   const pinned = opts.preferCached ? pinnedDigest(source) : undefined;
   const fromStore = pinned ? await lookUp(pinned) : undefined;
-  const plainBefore = fromStore ? [] : readPlainHttpHosts(store.layout.metaDir);
+  // Registry sources only: an OCI layout or tarball create reads no memo.
+  const plainBefore = !fromStore && isRegistrySource(source) ? readPlainHttpHosts(store.layout.metaDir) : [];
   const src = fromStore ? undefined : open(source, plainBefore.length > 0 ? { ...opts, plainHttpHosts: plainBefore } : opts);
   if (opts.eagerWorkers && src) pool?.prepare(SPAWN_MIN_BYTES, src.portable?.());
   // The gzip inflater loads its library and tests it (~3 ms) while the manifest is on its way.
@@ -237,6 +238,14 @@ function pinnedDigest(source: string): string | undefined {
     return ref.kind === 'tarball' ? undefined : ref.digest;
   } catch {
     return undefined; // the normal path reports a bad source
+  }
+}
+
+function isRegistrySource(source: string): boolean {
+  try {
+    return parseSource(source).kind === 'docker';
+  } catch {
+    return false; // the normal path reports a bad source
   }
 }
 

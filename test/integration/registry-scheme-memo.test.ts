@@ -4,6 +4,7 @@
 // the memo. Real registries: one plain, one TLS with a self-signed certificate.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isGrootError } from '../../src/errors/index.js';
 import { configureLogging } from '../../src/log/index.js';
@@ -79,6 +80,21 @@ test('a memo for a host not marked insecure is ignored: https only, never plain 
   }
   // Plain http to the TLS port would have been answered (400) and logged.
   expect(existsSync(logFile) ? readFileSync(logFile, 'utf8') : '').not.toMatch(/"url":"http:/);
+});
+
+test('a remembered host that does not answer at all: no https attempt after the plain http', async () => {
+  const closed = await new Promise<number>((r) => { const srv = createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address() as AddressInfo; srv.close(() => r(port)); }); });
+  const host = `127.0.0.1:${closed}`;
+  const logFile = join(tmp, 'refused.log');
+  configureLogging({ level: 'debug', file: logFile });
+  const s = registrySource(`docker://${host}/memo/none:v1`, { ...FAST, insecureRegistries: [host], plainHttpHosts: [host] });
+  try {
+    const e = await s.resolve().then(() => { throw new Error('expected a failure'); }, (x: unknown) => x as Error);
+    expect(isGrootError(e, 'GROOT_REGISTRY_UNREACHABLE')).toBe(true);
+  } finally {
+    await s.close();
+  }
+  expect(existsSync(logFile) ? readFileSync(logFile, 'utf8') : '').not.toMatch(/trying https/);
 });
 
 test('CLI: the store remembers, the next command skips the TLS attempt; a stale or damaged memo costs only that', async () => {

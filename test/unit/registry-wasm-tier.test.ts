@@ -5,6 +5,8 @@
 // Run in a child node on the compiled modules (npm test builds first), against a local
 // HTTP server, with V8's wasm compile trace and Node's builtin code cache counters.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -59,8 +61,21 @@ server.close();
 
 const compiled = (out: string[]) => out.filter((l) => /^Compiled function .* using /.test(l));
 
-function run(script: string, nodeFlags: string[] = []): string[] {
-  const r = spawnSync(process.execPath, [...nodeFlags, '--expose-internals', '--no-warnings', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+/** Run `script` in a child node; `asFile` for one that starts a worker (a worker inherits --input-type, and fails on it). */
+function run(script: string, nodeFlags: string[] = [], asFile = false): string[] {
+  let args = ['--input-type=module', '-e', script];
+  let dir: string | undefined;
+  if (asFile) {
+    dir = mkdtempSync(join(tmpdir(), 'groot-flags-'));
+    writeFileSync(join(dir, 'child.mjs'), script);
+    args = [join(dir, 'child.mjs')];
+  }
+  let r;
+  try {
+    r = spawnSync(process.execPath, [...nodeFlags, '--expose-internals', '--no-warnings', ...args], { encoding: 'utf8', timeout: 60_000 });
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return r.stdout.trim().split('\n');
@@ -128,5 +143,21 @@ test('a hold after the budget was set puts V8\'s default back until it settles, 
     console.log(JSON.stringify({ set, held, again: cached('node:dgram') }));
   `);
   expect(JSON.parse(out[0]!)).toEqual({ set: false, held: true, again: false });
+});
+
+test('an unpack worker starting holds the budget: the pool asks, until the worker said it is ready', () => {
+  const out = run(`${prelude}
+    const { UnpackPool, SPAWN_MIN_BYTES } = await import(${dist('layer/pool.js')});
+    const { settleV8Flags, HOLD_MAX_MS } = await import(${dist('sys/v8-flags.js')});
+    const pool = new UnpackPool(1);
+    pool.prepare(SPAWN_MIN_BYTES); // starts its worker
+    settleV8Flags(); // this thread's work starts while the worker loads
+    const held = cached('node:readline');
+    await new Promise((r) => setTimeout(r, HOLD_MAX_MS + 50));
+    const after = cached('node:repl');
+    await pool.close();
+    console.log(JSON.stringify({ held, after }));
+  `, [], true);
+  expect(JSON.parse(out[0]!)).toEqual({ held: true, after: false });
 });
 
