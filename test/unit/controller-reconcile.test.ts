@@ -114,7 +114,8 @@ describe.each(HARNESSES)('controller over %s', (_n, makeHarness) => {
     await until('RootFS', 'app', 'Mounted');
     await h.remove('RootFS', 'app');
     await waitFor('engine delete', () => !engine.rootfs.has('app'));
-    expect(await new Records(h.storePath).getRootfs('app')).toBeUndefined();
+    // The record goes after the engine's delete returned (reconcile-rootfs.ts): waited for, not raced.
+    await waitFor('record removed', async () => (await new Records(h.storePath).getRootfs('app')) === undefined);
     await waitFor('status gone', async () => (await h.readStatus('RootFS', 'app')) === undefined);
     await h.remove('Image', 'base');
     await waitFor('unpinned', () => !engine.pins.has('controller_default_base'));
